@@ -1,0 +1,1 @@
+"""ParqueDB: an embedded document database on open Parquet files."""
