@@ -1,0 +1,144 @@
+"""Database: the entry point. Collections, transactions, maintenance, and the call seam."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+from .collection import Collection
+from .engine import Table
+from .engine.compaction import compact_collection
+from .engine.vacuum import vacuum_table
+from .entity import check_collection_name
+from .errors import ConfigurationError, ErrorCode, ValidationError
+from .observability import HookRegistry
+from .storage import open_storage
+from .transaction import Transaction
+
+DEFAULT_PATH = "parquedb-data"
+
+
+class Database:
+    """An open store. Thread-safe; after ``fork()`` open it again in the child."""
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None, *,
+                 storage_options: dict[str, Any] | None = None,
+                 max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
+        uri = os.fspath(uri) if uri is not None else DEFAULT_PATH
+        if not isinstance(uri, str) or not uri:
+            raise ConfigurationError("connect() needs a path or URI", code=ErrorCode.INVALID_CONFIG)
+        if not isinstance(max_staleness, (int, float)) or max_staleness < 0:
+            raise ConfigurationError("max_staleness must be a number of seconds >= 0",
+                                     code=ErrorCode.INVALID_CONFIG)
+        self.hooks = HookRegistry()
+        self._storage = open_storage(uri, storage_options)
+        self.uri = self._storage.uri
+        self._table = Table(self._storage, max_staleness=float(max_staleness),
+                            cache_bytes=cache_bytes)
+        self._collections: dict[str, Collection] = {}
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Database({self.uri!r})"
+
+    # -- the seam every public call passes through ---------------------------------------
+    def _run(self, kind: str, op: str, collection: str | None, fn: Callable[[], Any],
+             **details: Any) -> Any:
+        if self._closed:
+            raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
+        return self.hooks.run(kind, op, collection, fn, **details)
+
+    # -- collections ---------------------------------------------------------------------
+    def collection(self, name: str) -> Collection:
+        key = check_collection_name(name)
+        coll = self._collections.get(key)
+        if coll is None:
+            with self._lock:
+                coll = self._collections.setdefault(key, Collection(self, key))
+        return coll
+
+    def __getitem__(self, name: str) -> Collection:
+        return self.collection(name)
+
+    def __getattr__(self, name: str) -> Collection:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.collection(name)
+
+    def list_collections(self) -> list[str]:
+        """Collections holding at least one entity (soft-deleted ones count)."""
+        def go() -> list[str]:
+            with self._table.lock:
+                self._table.refresh()
+                return self._table.snapshot.live_collections()
+        return self._run("query", "list_collections", None, go)
+
+    # -- transactions --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """All writes inside commit atomically at exit, or none (an exception rolls back)."""
+        if self._closed:
+            raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
+        tx = Transaction(self)
+        try:
+            yield tx
+        except BaseException:
+            tx.rollback()
+            raise
+        tx.commit()
+
+    # -- maintenance ---------------------------------------------------------------------
+    def compact(self, name: str | None = None, *, progress: bool | None = None) -> dict[str, Any]:
+        """Merge inlined rows and small files into large sorted files (answers never change)."""
+        from .progress import progress_printer
+
+        def go() -> dict[str, Any]:
+            names = [check_collection_name(name)] if name is not None else None
+            with self._table.lock:
+                self._table.refresh(force=True)
+                if names is None:
+                    names = sorted(self._table.snapshot.state.collections)
+            show = progress_printer(progress)
+            stats = [compact_collection(self._table, n, full=True, progress=show) for n in names]
+            return {"collections": stats,
+                    "files_written": sum(s.get("files_written", 0) for s in stats),
+                    "files_removed": sum(s.get("files_removed", 0) for s in stats)}
+        return self._run("mutation", "compact", name, go)
+
+    def vacuum(self, retain: timedelta = timedelta(days=7), *, force: bool = False) -> dict[str, Any]:
+        """Delete unreferenced files older than ``retain``; history inside it stays readable."""
+        def go() -> dict[str, Any]:
+            if not isinstance(retain, timedelta):
+                raise ValidationError("retain must be a timedelta", code=ErrorCode.INVALID_TYPE)
+            if retain < timedelta(hours=1) and not force:
+                raise ValidationError(
+                    "retain under 1 hour can delete a file a writer is about to commit; "
+                    "pass force=True if no other writer is active", code=ErrorCode.INVALID_INPUT,
+                    retain_seconds=retain.total_seconds())
+            return vacuum_table(self._table, retain.total_seconds())
+        return self._run("mutation", "vacuum", None, go)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Release everything (idempotent). Writes are durable when they return already."""
+        if self._closed:
+            return
+        self._closed = True
+        self._table.close()
+        self._storage.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def connect(uri: str | os.PathLike[str] | None = None, **options: Any) -> Database:
+    """Open (creating if needed) the database at ``uri``: a folder (default ``./parquedb-data``),
+    ``memory://name`` or ``s3://bucket/prefix`` with ``storage_options``."""
+    return Database(uri, **options)

@@ -1,0 +1,49 @@
+"""A write batch: the rows and events one commit will add, readable as an overlay.
+
+Write plans read through the batch, so later operations of the same batch (a transaction, the
+documents of one ``create_many``) see the earlier ones, exactly as after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..entity import Row, new_ulid
+from .format import Event
+from .snapshot import View
+
+
+class WriteBatch:
+    def __init__(self, view: View, seq: int, ts: int) -> None:
+        self.view = view
+        self.seq = seq
+        self.ts = ts
+        self.rows: dict[str, dict[str, Row]] = {}
+        self.events: dict[str, list[Event]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self.rows.values())
+
+    def current(self, collection: str, eid: str) -> Row | None:
+        pending = self.rows.get(collection)
+        if pending is not None and eid in pending:
+            return pending[eid]
+        return self.view.current(collection, eid)
+
+    def scan(self, collection: str) -> Iterator[Row]:
+        pending = self.rows.get(collection) or {}
+        for row in self.view.scan(collection):
+            if row.id not in pending:
+                yield row
+        for row in list(pending.values()):
+            if not row.tomb:
+                yield row
+
+    def put(self, collection: str, row: Row, op: str, before: Row | None, actor: str) -> None:
+        """Stage ``row`` as the new version and record its event."""
+        row.seq = self.seq
+        self.rows.setdefault(collection, {})[row.id] = row
+        self.events.setdefault(collection, []).append(Event(
+            self.seq, self.ts, new_ulid(), op, row.id, row.version, actor,
+            None if before is None else before.to_list(),
+            None if row.tomb else row.to_list()))

@@ -1,0 +1,141 @@
+"""Compaction: fold inlined rows and small files into large files sorted by ``$id``.
+
+Compaction rewrites storage, never answers: it keeps exactly the current version of each entity
+(with its original commit seq), so every query gives the same result before and after. It is
+committed like any write; if another writer compacted the same sources first, it steps back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+from typing import Any, Callable, Iterator
+
+import pyarrow.parquet as pq
+
+from ..entity import Row, new_ulid
+from .datafiles import ROW_GROUP_SIZE
+from .format import DATA_SCHEMA, data_key, rows_to_table
+
+TARGET_FILE_ROWS = 250_000
+WRITE_BATCH = ROW_GROUP_SIZE
+
+Progress = Callable[[str, int, int], None]
+
+
+def _sorted_sources(table: Any, cs: Any, sources: list[Any], idx: Any) -> Iterator[Row]:
+    """Current rows of the sources, merged in ``$id`` order (each file is sorted already)."""
+
+    def file_rows(info: Any) -> Iterator[Row]:
+        for start, rows in table.files.iter_rows(info.key, info.seq):
+            for i, row in enumerate(rows):
+                if idx.is_current(row.id, info.key, start + i):
+                    yield row
+
+    inline = sorted((r for r in cs.rows.values()), key=lambda r: r.id)
+    streams = [iter(inline)] + [file_rows(f) for f in sources]
+    return heapq.merge(*streams, key=lambda r: r.id)
+
+
+def compact_collection(table: Any, collection: str, *, full: bool = True,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Compact one collection. ``full`` merges every data file; otherwise only inlined rows
+    and small files. Returns statistics."""
+    from .table import Table  # noqa: F401 - type only
+
+    s = table.settings
+    with table.lock:
+        table.refresh(force=True)
+        snap = table.snapshot
+        state = snap.state
+        cs = state.collections.get(collection)
+        if cs is None:
+            return {"collection": collection, "files_written": 0}
+        base_seq = state.seq
+        rows_folded, events_folded = cs.rows_folded, cs.events_folded
+        if full:
+            sources = list(cs.files.values())
+        else:
+            small = [f for f in cs.files.values() if f.bytes < s.small_file_bytes]
+            sources = small if len(small) > s.compact_small_files else []
+        drop_tombstones = len(sources) == len(cs.files)
+        if not sources and not cs.rows and not cs.events:
+            return {"collection": collection, "files_written": 0}
+        idx = snap.index(collection)
+        total_in = sum(f.rows for f in sources) + len(cs.rows)
+
+        written: list[dict[str, Any]] = []
+        rows_out = 0
+        seen = 0
+        writer = buf = None
+        pending: list[Row] = []
+        in_file = 0
+
+        def flush_pending() -> None:
+            nonlocal writer, buf, pending
+            if not pending:
+                return
+            if writer is None:
+                buf = io.BytesIO()
+                writer = pq.ParquetWriter(buf, DATA_SCHEMA, compression="zstd")
+            writer.write_table(rows_to_table(pending, keep_seq=True), row_group_size=ROW_GROUP_SIZE)
+            pending = []
+
+        def close_file() -> None:
+            nonlocal writer, buf, in_file
+            flush_pending()
+            if writer is None:
+                return
+            writer.close()
+            data = buf.getvalue()  # type: ignore[union-attr]
+            key = data_key(collection, new_ulid())
+            table.storage.put(key, data)
+            written.append({"a": "add_file", "c": collection, "kind": "data", "key": key,
+                            "rows": in_file, "bytes": len(data)})
+            writer = buf = None
+            in_file = 0
+
+        for row in _sorted_sources(table, cs, sources, idx):
+            seen += 1
+            if row.tomb and drop_tombstones:
+                continue
+            pending.append(row)
+            in_file += 1
+            rows_out += 1
+            if len(pending) >= WRITE_BATCH:
+                flush_pending()
+                if progress:
+                    progress("compact " + collection, seen, total_in)
+            if in_file >= TARGET_FILE_ROWS:
+                close_file()
+        close_file()
+
+        events_actions: list[dict[str, Any]] = []
+        if cs.events:
+            key, nbytes = table.files.write_events(collection, list(cs.events), keep_seq=True)
+            events_actions.append({"a": "add_file", "c": collection, "kind": "events",
+                                   "key": key, "rows": len(cs.events), "bytes": nbytes})
+        source_keys = [f.key for f in sources]
+
+        def plan(newest: Any) -> list[dict[str, Any]] | None:
+            now_cs = newest.state.collections.get(collection)
+            if (now_cs is None or any(k not in now_cs.files for k in source_keys)
+                    or now_cs.rows_folded != rows_folded or now_cs.events_folded != events_folded):
+                return None  # someone else compacted these sources first
+            actions = list(written) + list(events_actions)
+            actions += [{"a": "remove_file", "c": collection, "kind": "data", "key": k}
+                        for k in source_keys]
+            actions.append({"a": "fold", "c": collection, "what": "rows", "upto": base_seq})
+            actions.append({"a": "fold", "c": collection, "what": "events", "upto": base_seq})
+            return actions
+
+        commit = table.commit_actions(plan, info={"op": "compact"})
+        if commit is None:  # lost to another compaction: our files are orphans
+            for a in written + events_actions:
+                table.storage.delete(a["key"])
+        if progress:
+            progress("compact " + collection, total_in, total_in)
+        return {"collection": collection, "committed": commit is not None,
+                "files_removed": len(source_keys) if commit else 0,
+                "files_written": len(written) if commit else 0,
+                "rows_in": total_in, "rows_written": rows_out}

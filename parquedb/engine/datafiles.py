@@ -1,0 +1,175 @@
+"""Reading and writing the immutable Parquet files, with caches that can never go stale.
+
+Data and event files are written once under a fresh ULID name and never modified, so their
+footers, bytes and decoded row groups are cached by key with only a size bound.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..entity import Row, new_ulid
+from ..storage import Storage
+from .format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
+                     rows_to_table, table_to_events, table_to_rows)
+
+ROW_GROUP_SIZE = 4096
+SCAN_BATCH = 4096
+
+
+class LRUCache:
+    """A byte-bounded LRU map (thread-safe)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key: Any, value: Any, size: int) -> None:
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._data[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._data:
+                _, (_, s) = self._data.popitem(last=False)
+                self._bytes -= s
+
+    def discard_prefix(self, key_prefix: Any) -> None:
+        with self._lock:
+            for k in [k for k in self._data if isinstance(k, tuple) and k[0] == key_prefix]:
+                self._bytes -= self._data.pop(k)[1]
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+
+class DataFiles:
+    """Reads and writes one store's Parquet files through its :class:`Storage`."""
+
+    def __init__(self, storage: Storage, cache_bytes: int = 64 << 20) -> None:
+        self.storage = storage
+        self.cache = LRUCache(cache_bytes)          # raw bytes (remote) and row groups
+        self._footers: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- reading -------------------------------------------------------------------------
+    def parquet_file(self, key: str) -> pq.ParquetFile:
+        with self._lock:
+            pf = self._footers.get(key)
+            if pf is not None:
+                self._footers.move_to_end(key)
+                return pf
+        path = self.storage.local_path(key)
+        if path is not None:
+            pf = pq.ParquetFile(path)
+        else:
+            data = self.cache.get(("bytes", key))
+            if data is None:
+                data = self.storage.get(key)
+                self.cache.put(("bytes", key), data, len(data))
+            pf = pq.ParquetFile(pa.BufferReader(data))
+        with self._lock:
+            self._footers[key] = pf
+            while len(self._footers) > 256:
+                self._footers.popitem(last=False)
+        return pf
+
+    def read_columns(self, key: str, columns: list[str]) -> pa.Table:
+        return self.parquet_file(key).read(columns=columns)
+
+    def row_group(self, key: str, index: int) -> pa.Table:
+        cached = self.cache.get(("rg", key, index))
+        if cached is None:
+            cached = self.parquet_file(key).read_row_group(index)
+            self.cache.put(("rg", key, index), cached, cached.nbytes)
+        return cached
+
+    def row_at(self, key: str, rownum: int, default_seq: int) -> Row:
+        pf = self.parquet_file(key)
+        md = pf.metadata
+        start = 0
+        for g in range(md.num_row_groups):
+            n = md.row_group(g).num_rows
+            if rownum < start + n:
+                tbl = self.row_group(key, g).slice(rownum - start, 1)
+                return table_to_rows(tbl, default_seq)[0]
+            start += n
+        raise IndexError(f"row {rownum} beyond {key}")
+
+    def iter_rows(self, key: str, default_seq: int) -> Iterator[tuple[int, list[Row]]]:
+        """Yield ``(first row number, rows)`` batches: bounded memory whatever the file size."""
+        pf = self.parquet_file(key)
+        start = 0
+        for batch in pf.iter_batches(batch_size=SCAN_BATCH):
+            rows = table_to_rows(batch, default_seq)
+            yield start, rows
+            start += len(rows)
+
+    def read_events(self, key: str, default_seq: int, default_ts: int,
+                    entity_id: str | None = None) -> list[Event]:
+        pf = self.parquet_file(key)
+        if entity_id is None:
+            return table_to_events(pf.read(), default_seq, default_ts)
+        out: list[Event] = []
+        md = pf.metadata
+        col = md.schema.to_arrow_schema().get_field_index("entityId")
+        for g in range(md.num_row_groups):
+            stats = md.row_group(g).column(col).statistics
+            if stats is not None and stats.has_min_max and not (stats.min <= entity_id <= stats.max):
+                continue  # sorted by entityId: most row groups are skipped
+            tbl = pf.read_row_group(g)
+            tbl = tbl.filter(pa.compute.equal(tbl.column("entityId"), entity_id))
+            if tbl.num_rows:
+                out.extend(table_to_events(tbl, default_seq, default_ts))
+        return out
+
+    # -- writing -------------------------------------------------------------------------
+    def _write(self, key: str, table: pa.Table, sort_by: list[str]) -> int:
+        table = table.sort_by([(c, "ascending") for c in sort_by])
+        buf = io.BytesIO()
+        pq.write_table(table, buf, row_group_size=ROW_GROUP_SIZE, compression="zstd",
+                       write_statistics=True)
+        data = buf.getvalue()
+        self.storage.put(key, data)
+        return len(data)
+
+    def write_rows(self, collection: str, rows: list[Row], *, keep_seq: bool) -> tuple[str, int]:
+        key = data_key(collection, new_ulid())
+        return key, self._write(key, rows_to_table(rows, keep_seq=keep_seq), ["$id"])
+
+    def write_events(self, collection: str, events: list[Event], *,
+                     keep_seq: bool) -> tuple[str, int]:
+        key = events_key(collection, new_ulid())
+        return key, self._write(key, events_to_table(events, keep_seq=keep_seq),
+                                ["entityId", "id"])
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._footers.pop(key, None)
+
+
+__all__ = ["DATA_SCHEMA", "EVENTS_SCHEMA", "DataFiles", "LRUCache"]

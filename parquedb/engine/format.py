@@ -1,0 +1,222 @@
+"""The on-storage format: keys, commit records and the Parquet schemas (see docs/architecture.md).
+
+Everything here is pure: it names files and converts between records and bytes or Arrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ..entity import Row
+from ..errors import ErrorCode, StorageError
+from ..values import dumps, loads
+
+FORMAT_VERSION = 1
+CONFIG_KEY = "_parquedb.json"
+LOG_DIR = "_log"
+HINT_KEY = "_log/_last.json"
+CHECKPOINT_DIR = "_checkpoints"
+SEQ_WIDTH = 20
+
+
+def log_key(seq: int) -> str:
+    return f"{LOG_DIR}/{seq:0{SEQ_WIDTH}d}.json"
+
+
+def checkpoint_key(seq: int) -> str:
+    return f"{CHECKPOINT_DIR}/{seq:0{SEQ_WIDTH}d}.json"
+
+
+def seq_of_key(key: str) -> int | None:
+    """The sequence number in a log or checkpoint key, None for anything else."""
+    name = key.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".json") else None
+    return int(stem) if stem and stem.isdigit() else None
+
+
+def data_key(collection: str, file_id: str) -> str:
+    return f"{collection}/data/{file_id}.parquet"
+
+
+def events_key(collection: str, file_id: str) -> str:
+    return f"{collection}/events/{file_id}.parquet"
+
+
+@dataclass
+class FileInfo:
+    """A live Parquet file: data rows or events of one collection, added by commit ``seq``."""
+
+    key: str
+    kind: str  # "data" | "events"
+    rows: int
+    bytes: int
+    seq: int
+    ts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "rows": self.rows, "bytes": self.bytes,
+                "seq": self.seq, "ts": self.ts}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "FileInfo":
+        return cls(d["key"], d["kind"], d["rows"], d["bytes"], d["seq"], d["ts"])
+
+
+@dataclass
+class Event:
+    """One change of one entity; ``before``/``after`` are rows in list form (or None)."""
+
+    seq: int
+    ts: int
+    id: str
+    op: str
+    entity_id: str
+    version: int
+    actor: str
+    before: list[Any] | None
+    after: list[Any] | None
+
+    def to_list(self) -> list[Any]:
+        return [self.id, self.op, self.entity_id, self.version, self.actor, self.before,
+                self.after]
+
+    @classmethod
+    def from_list(cls, v: list[Any], seq: int, ts: int) -> "Event":
+        return cls(seq, ts, v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+
+
+@dataclass
+class Commit:
+    """One log entry. ``actions`` are dicts, see :func:`apply` in :mod:`.state`."""
+
+    seq: int
+    ts: int
+    writer: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return dumps({"format": FORMAT_VERSION, "seq": self.seq, "ts": self.ts,
+                      "writer": self.writer, "info": self.info, "actions": self.actions})
+
+    @classmethod
+    def from_bytes(cls, data: bytes, key: str = "") -> "Commit":
+        try:
+            d = loads(data)
+            return cls(d["seq"], d["ts"], d["writer"], d["actions"], d.get("info") or {})
+        except Exception as e:  # a commit is published atomically: damage is corruption
+            raise StorageError(f"unreadable commit {key}", code=ErrorCode.CORRUPT_DATA,
+                               path=key, cause=e) from e
+
+
+# -- Parquet schemas --------------------------------------------------------------------
+TS = pa.timestamp("us", tz="UTC")
+
+DATA_SCHEMA = pa.schema([
+    ("$id", pa.string()),
+    ("$type", pa.string()),
+    ("version", pa.int64()),
+    ("createdAt", TS),
+    ("createdBy", pa.string()),
+    ("updatedAt", TS),
+    ("updatedBy", pa.string()),
+    ("deletedAt", TS),
+    ("deletedBy", pa.string()),
+    ("_seq", pa.int64()),   # null: the seq of the commit that added the file
+    ("_tomb", pa.bool_()),
+    ("_doc", pa.string()),  # user fields, tagged JSON (parquedb.values)
+])
+
+EVENTS_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("ts", TS),             # null: the ts of the commit that added the file
+    ("_seq", pa.int64()),   # null: the seq of the commit that added the file
+    ("op", pa.string()),
+    ("entityId", pa.string()),
+    ("version", pa.int64()),
+    ("actor", pa.string()),
+    ("before", pa.string()),  # JSON of the row in list form
+    ("after", pa.string()),
+])
+
+
+def rows_to_table(rows: list[Row], *, keep_seq: bool) -> pa.Table:
+    """Rows → Arrow table in DATA_SCHEMA (``keep_seq=False`` writes null ``_seq``)."""
+    def ts(values: list[int | None]) -> pa.Array:
+        return pa.array(values, type=pa.int64()).cast(TS)
+
+    cols = [
+        pa.array([r.id for r in rows], type=pa.string()),
+        pa.array([r.type for r in rows], type=pa.string()),
+        pa.array([r.version for r in rows], type=pa.int64()),
+        ts([r.created_at for r in rows]),
+        pa.array([r.created_by for r in rows], type=pa.string()),
+        ts([r.updated_at for r in rows]),
+        pa.array([r.updated_by for r in rows], type=pa.string()),
+        ts([r.deleted_at for r in rows]),
+        pa.array([r.deleted_by for r in rows], type=pa.string()),
+        pa.array([r.seq if keep_seq else None for r in rows], type=pa.int64()),
+        pa.array([r.tomb for r in rows], type=pa.bool_()),
+        pa.array([r.doc for r in rows], type=pa.string()),
+    ]
+    return pa.Table.from_arrays(cols, schema=DATA_SCHEMA)
+
+
+def table_to_rows(table: pa.Table | pa.RecordBatch, default_seq: int) -> list[Row]:
+    """Arrow (DATA_SCHEMA) → rows; a null ``_seq`` becomes ``default_seq``."""
+    d = {name: table.column(name) for name in DATA_SCHEMA.names}
+
+    def ints(col: Any) -> list[int | None]:
+        return col.cast(pa.int64()).to_pylist()
+
+    ids = d["$id"].to_pylist()
+    types = d["$type"].to_pylist()
+    versions = d["version"].to_pylist()
+    ca, ua, da = ints(d["createdAt"]), ints(d["updatedAt"]), ints(d["deletedAt"])
+    cb, ub, db = d["createdBy"].to_pylist(), d["updatedBy"].to_pylist(), d["deletedBy"].to_pylist()
+    seqs, tombs, docs = d["_seq"].to_pylist(), d["_tomb"].to_pylist(), d["_doc"].to_pylist()
+    return [
+        Row(ids[i], types[i], versions[i], ca[i], cb[i], ua[i], ub[i], da[i], db[i],
+            seqs[i] if seqs[i] is not None else default_seq, bool(tombs[i]), docs[i])
+        for i in range(len(ids))
+    ]
+
+
+def events_to_table(events: list[Event], *, keep_seq: bool) -> pa.Table:
+    cols = [
+        pa.array([e.id for e in events], type=pa.string()),
+        pa.array([e.ts if keep_seq else None for e in events], type=pa.int64()).cast(TS),
+        pa.array([e.seq if keep_seq else None for e in events], type=pa.int64()),
+        pa.array([e.op for e in events], type=pa.string()),
+        pa.array([e.entity_id for e in events], type=pa.string()),
+        pa.array([e.version for e in events], type=pa.int64()),
+        pa.array([e.actor for e in events], type=pa.string()),
+        pa.array([None if e.before is None else dumps(e.before).decode() for e in events],
+                 type=pa.string()),
+        pa.array([None if e.after is None else dumps(e.after).decode() for e in events],
+                 type=pa.string()),
+    ]
+    return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
+
+
+def table_to_events(table: pa.Table, default_seq: int, default_ts: int) -> list[Event]:
+    ids = table.column("id").to_pylist()
+    tss = table.column("ts").cast(pa.int64()).to_pylist()
+    seqs = table.column("_seq").to_pylist()
+    ops = table.column("op").to_pylist()
+    ents = table.column("entityId").to_pylist()
+    vers = table.column("version").to_pylist()
+    actors = table.column("actor").to_pylist()
+    befores = table.column("before").to_pylist()
+    afters = table.column("after").to_pylist()
+    return [
+        Event(seqs[i] if seqs[i] is not None else default_seq,
+              tss[i] if tss[i] is not None else default_ts,
+              ids[i], ops[i], ents[i], vers[i], actors[i],
+              None if befores[i] is None else loads(befores[i]),
+              None if afters[i] is None else loads(afters[i]))
+        for i in range(len(ids))
+    ]

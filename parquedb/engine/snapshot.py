@@ -1,0 +1,87 @@
+"""Read access to one state of the table: point lookups and streaming scans of current rows."""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+from ..entity import Row
+from .datafiles import DataFiles
+from .index import INLINE, IdIndex
+from .state import CollectionState, TableState
+
+
+class View(Protocol):
+    """What a write plan reads: the current row of an id, and a scan of current rows."""
+
+    def current(self, collection: str, eid: str) -> Row | None: ...
+
+    def scan(self, collection: str) -> Iterator[Row]: ...
+
+
+class Snapshot:
+    """A :class:`TableState` plus the id indexes and file access needed to read it."""
+
+    def __init__(self, state: TableState, files: DataFiles,
+                 indexes: dict[str, IdIndex] | None = None) -> None:
+        self.state = state
+        self.files = files
+        self.indexes: dict[str, IdIndex] = indexes if indexes is not None else {}
+
+    @property
+    def seq(self) -> int:
+        return self.state.seq
+
+    def index(self, collection: str) -> IdIndex | None:
+        cs = self.state.collections.get(collection)
+        if cs is None:
+            return None
+        idx = self.indexes.get(collection)
+        if idx is None or idx.files_version != cs.files_version:
+            idx = self.indexes[collection] = IdIndex(cs, self.files)
+        return idx
+
+    def current(self, collection: str, eid: str) -> Row | None:
+        """Newest stored version of ``eid`` (tombstones and soft-deleted rows included)."""
+        cs = self.state.collections.get(collection)
+        if cs is None:
+            return None
+        if not cs.files:  # everything is inlined: no index needed
+            return cs.rows.get(eid)
+        idx = self.index(collection)
+        entry = idx.get(eid) if idx is not None else None
+        if entry is None:
+            return None
+        seq, loc = entry
+        if loc is INLINE:
+            return cs.rows.get(eid)
+        info = cs.files.get(loc[0])
+        return self.files.row_at(loc[0], loc[1], info.seq if info else seq)
+
+    def scan(self, collection: str) -> Iterator[Row]:
+        """Current rows of a collection, tombstones skipped (soft-deleted rows included).
+
+        Streams file by file in batches: memory stays bounded by the batch size.
+        """
+        cs: CollectionState | None = self.state.collections.get(collection)
+        if cs is None:
+            return
+        for row in list(cs.rows.values()):
+            if not row.tomb:
+                yield row
+        if not cs.files:
+            return
+        idx = self.index(collection)
+        for info in list(cs.files.values()):
+            for start, rows in self.files.iter_rows(info.key, info.seq):
+                key = info.key
+                for i, row in enumerate(rows):
+                    if not row.tomb and idx.is_current(row.id, key, start + i):
+                        yield row
+
+    def live_collections(self) -> list[str]:
+        out = []
+        for name in sorted(self.state.collections):
+            for _ in self.scan(name):
+                out.append(name)
+                break
+        return out

@@ -1,0 +1,147 @@
+"""The catalog state at one commit: live files, inlined rows and events, per collection.
+
+State is what a checkpoint stores and what replaying commits rebuilds; :meth:`TableState.apply`
+is the only way it changes, so a reopened store and a live process always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..entity import Row
+from ..values import dumps, loads
+from .format import FORMAT_VERSION, Commit, Event, FileInfo
+
+
+@dataclass
+class CollectionState:
+    rows: dict[str, Row] = field(default_factory=dict)        # newest inlined row per $id
+    files: dict[str, FileInfo] = field(default_factory=dict)  # live data files
+    event_files: dict[str, FileInfo] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)         # inlined events, oldest first
+    inline_bytes: int = 0
+    files_version: int = 0  # bumped whenever the set of data files changes
+    rows_folded: int = 0    # inlined rows up to this seq have been moved into files
+    removed: dict[str, int] = field(default_factory=dict)  # file key -> ts it stopped being live
+    events_folded: int = 0  # inlined events likewise
+
+    def is_empty(self) -> bool:
+        return not self.rows and not self.files
+
+    def recount(self) -> None:
+        self.inline_bytes = sum(row_size(r) for r in self.rows.values()) + sum(
+            event_size(e) for e in self.events)
+
+
+def row_size(row: Row) -> int:
+    """Approximate bytes an inlined row costs (drives automatic compaction)."""
+    return 96 + len(row.doc or "")
+
+
+def event_size(ev: Event) -> int:
+    image = ev.after or ev.before
+    return 128 + (len(image[10] or "") if image else 0)
+
+
+class TableState:
+    def __init__(self) -> None:
+        self.seq = 0
+        self.ts = 0
+        self.collections: dict[str, CollectionState] = {}
+
+    def collection(self, name: str) -> CollectionState:
+        cs = self.collections.get(name)
+        if cs is None:
+            cs = self.collections[name] = CollectionState()
+        return cs
+
+    def apply(self, commit: Commit) -> set[tuple[str, str]]:
+        """Apply one commit; returns the (collection, $id) pairs it wrote."""
+        if commit.seq != self.seq + 1:
+            raise AssertionError(f"commit {commit.seq} applied on state {self.seq}")
+        touched: set[tuple[str, str]] = set()
+        seq, ts = commit.seq, commit.ts
+        for a in commit.actions:
+            kind = a["a"]
+            cs = self.collection(a["c"])
+            if kind == "rows":
+                for r in a["rows"]:
+                    row = Row.from_list(r, seq)
+                    old = cs.rows.get(row.id)
+                    if old is not None:
+                        cs.inline_bytes -= row_size(old)
+                    cs.rows[row.id] = row
+                    cs.inline_bytes += row_size(row)
+                    touched.add((a["c"], row.id))
+            elif kind == "events":
+                for e in a["events"]:
+                    ev = Event.from_list(e, seq, ts)
+                    cs.events.append(ev)
+                    cs.inline_bytes += event_size(ev)
+            elif kind == "add_file":
+                info = FileInfo(a["key"], a["kind"], a["rows"], a["bytes"], seq, ts)
+                if info.kind == "data":
+                    cs.files[info.key] = info
+                    cs.files_version += 1
+                    for i in a.get("ids", ()):
+                        touched.add((a["c"], i))
+                else:
+                    cs.event_files[info.key] = info
+            elif kind == "remove_file":
+                cs.removed[a["key"]] = ts
+                if a["kind"] == "data":
+                    cs.files.pop(a["key"], None)
+                    cs.files_version += 1
+                else:
+                    cs.event_files.pop(a["key"], None)
+            elif kind == "fold":
+                upto = a["upto"]
+                if a["what"] == "rows":
+                    cs.rows = {k: r for k, r in cs.rows.items() if r.seq > upto}
+                    cs.rows_folded = max(cs.rows_folded, upto)
+                else:
+                    cs.events = [e for e in cs.events if e.seq > upto]
+                    cs.events_folded = max(cs.events_folded, upto)
+                cs.recount()
+            else:
+                raise ValueError(f"unknown commit action {kind!r}")
+        self.seq, self.ts = seq, ts
+        return touched
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        return dumps({
+            "format": FORMAT_VERSION, "seq": self.seq, "ts": self.ts,
+            "collections": {
+                name: {
+                    "rows": [[r.seq] + r.to_list() for r in cs.rows.values()],
+                    "files": [f.to_json() for f in cs.files.values()],
+                    "event_files": [f.to_json() for f in cs.event_files.values()],
+                    "events": [[e.seq, e.ts] + e.to_list() for e in cs.events],
+                    "rows_folded": cs.rows_folded,
+                    "events_folded": cs.events_folded,
+                    "removed": cs.removed,
+                }
+                for name, cs in self.collections.items()
+            },
+        })
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TableState":
+        d: dict[str, Any] = loads(data)
+        st = cls()
+        st.seq, st.ts = d["seq"], d["ts"]
+        for name, c in d["collections"].items():
+            cs = st.collection(name)
+            for r in c["rows"]:
+                row = Row.from_list(r[1:], r[0])
+                cs.rows[row.id] = row
+            cs.files = {f["key"]: FileInfo.from_json(f) for f in c["files"]}
+            cs.event_files = {f["key"]: FileInfo.from_json(f) for f in c["event_files"]}
+            cs.events = [Event.from_list(e[2:], e[0], e[1]) for e in c["events"]]
+            cs.rows_folded = c.get("rows_folded", 0)
+            cs.events_folded = c.get("events_folded", 0)
+            cs.removed = dict(c.get("removed") or {})
+            cs.recount()
+        return st

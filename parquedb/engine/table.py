@@ -1,0 +1,351 @@
+"""The table: the commit protocol over a :class:`Storage`, and the live state it builds.
+
+Commit N is the object ``_log/N``; whoever creates it (create-if-absent) owns N. A writer plans
+its change against the newest state, tries to create the next log object, and on losing the
+race loads the winner's commit and plans again: every write is re-evaluated against the state
+it commits on top of, which makes writes serializable without any lock in the store.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any, Callable
+
+from ..entity import new_ulid, now_micros
+from ..errors import (CommitConflictError, ConfigurationError, ErrorCode, NotFoundError,
+                      StorageError)
+from ..storage import Storage
+from ..values import dumps, loads
+from .batch import WriteBatch
+from .datafiles import DataFiles
+from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, Commit,
+                     checkpoint_key, log_key, seq_of_key)
+from .index import INLINE, read_ids
+from .snapshot import Snapshot
+from .state import TableState
+
+Build = Callable[[Snapshot, WriteBatch], Any]
+
+
+class Settings:
+    """Tunables of the table format (all have safe defaults)."""
+
+    checkpoint_interval = 64          # commits between checkpoints
+    inline_max_rows = 1000            # a batch larger than this goes to a data file
+    inline_max_bytes = 1 << 20
+    compact_inline_bytes = 8 << 20    # flush inlined rows of a collection past this
+    compact_inline_rows = 20_000
+    compact_small_files = 16          # merge small files past this many
+    small_file_bytes = 32 << 20
+    max_commit_attempts = 400
+    stale_reload_seconds = 1800.0     # refresh from the hint after this long idle
+
+
+class Table:
+    def __init__(self, storage: Storage, *, settings: Settings | None = None,
+                 max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
+        self.storage = storage
+        self.settings = settings or Settings()
+        self.max_staleness = max_staleness
+        self.files = DataFiles(storage, cache_bytes)
+        self.writer = new_ulid()
+        self.lock = threading.RLock()
+        self._last_refresh = 0.0
+        self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
+        self._snapshots: dict[int, Snapshot] = {}
+        self._open_config()
+        self.snapshot = Snapshot(TableState(), self.files)
+        self._load_latest()
+
+    # -- opening -------------------------------------------------------------------------
+    def _open_config(self) -> None:
+        raw = self.storage.get_optional(CONFIG_KEY)
+        if raw is None:
+            cfg = {"format": "parquedb", "format_version": FORMAT_VERSION,
+                   "created_at": now_micros(), "store_id": new_ulid()}
+            self.storage.create(CONFIG_KEY, dumps(cfg))
+            raw = self.storage.get(CONFIG_KEY)
+        try:
+            cfg = loads(raw)
+            version = int(cfg["format_version"])
+        except Exception as e:
+            raise ConfigurationError(f"{CONFIG_KEY} is not a parquedb store configuration",
+                                     code=ErrorCode.INVALID_CONFIG, cause=e) from e
+        if version > FORMAT_VERSION:
+            raise ConfigurationError(
+                f"this store has format version {version}; this parquedb reads up to "
+                f"{FORMAT_VERSION}: upgrade parquedb", code=ErrorCode.UNSUPPORTED_FORMAT_VERSION,
+                format_version=version, supported=FORMAT_VERSION)
+        self.config = cfg
+
+    def _read_commit(self, seq: int) -> Commit | None:
+        raw = self.storage.get_optional(log_key(seq))
+        return None if raw is None else Commit.from_bytes(raw, log_key(seq))
+
+    def _load_state(self, upto: int | None = None) -> TableState:
+        """Newest checkpoint (at or below ``upto``) plus the commits after it.
+
+        The hint names the newest checkpoint without a LIST; it is only a hint, so a missing
+        or unreadable one falls back to listing ``_checkpoints/``.
+        """
+        state = None
+        if upto is None:
+            hint = self.storage.get_optional(HINT_KEY)
+            if hint is not None:
+                try:
+                    raw = self.storage.get_optional(checkpoint_key(int(loads(hint)["checkpoint"])))
+                    state = None if raw is None else TableState.from_bytes(raw)
+                except (ValueError, KeyError, TypeError):
+                    state = None
+        if state is None:
+            seqs = sorted((s for m in self.storage.list(CHECKPOINT_DIR)
+                           if (s := seq_of_key(m.key)) is not None and (upto is None or s <= upto)),
+                          reverse=True)
+            for c in seqs:
+                raw = self.storage.get_optional(checkpoint_key(c))
+                if raw is not None:
+                    state = TableState.from_bytes(raw)
+                    break
+        state = state or TableState()
+        while upto is None or state.seq < upto:
+            commit = self._read_commit(state.seq + 1)
+            if commit is None:
+                break
+            state.apply(commit)
+        return state
+
+    def _load_latest(self) -> None:
+        self.snapshot = Snapshot(self._load_state(), self.files)
+        self._last_refresh = time.monotonic()
+
+    # -- staying current -----------------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> None:
+        """Apply every commit published since the state was read (one GET when none)."""
+        with self.lock:
+            now = time.monotonic()
+            if not force and self.max_staleness and now - self._last_refresh < self.max_staleness:
+                return
+            if now - self._last_refresh > self.settings.stale_reload_seconds:
+                # idle for long: the log may have been vacuumed past our seq; start afresh
+                self._load_latest()
+                return
+            while True:
+                commit = self._read_commit(self.snapshot.seq + 1)
+                if commit is None:
+                    break
+                self._apply(commit)
+            self._last_refresh = now
+
+    def _apply(self, commit: Commit) -> None:
+        snap = self.snapshot
+        touched = snap.state.apply(commit)
+        colls: set[str] = set()
+        for a in commit.actions:
+            c = a["c"]
+            colls.add(c)
+            idx = snap.indexes.get(c)
+            if idx is None:
+                continue
+            kind = a["a"]
+            if kind == "rows":
+                for r in a["rows"]:
+                    idx.note_inline(r[0], commit.seq)
+            elif kind == "add_file" and a["kind"] == "data":
+                idx.add_file(a["key"], *read_ids(self.files, a["key"], commit.seq))
+            elif kind == "remove_file" and a["kind"] == "data":
+                idx.remove_file(a["key"])
+                self.files.forget(a["key"])
+            elif kind == "fold" and a["what"] == "rows":
+                rows = snap.state.collections[c].rows
+                dead = [e for e, (_, loc) in idx.entries.items() if loc is INLINE and e not in rows]
+                for e in dead:
+                    del idx.entries[e]
+        for c in colls:
+            idx = snap.indexes.get(c)
+            if idx is not None:
+                idx.files_version = snap.state.collections[c].files_version
+        self._recent.append((commit.seq, touched, colls))
+        if len(self._recent) > 2048:
+            del self._recent[:1024]
+
+    def changes_since(self, seq: int) -> tuple[set[tuple[str, str]], set[str]] | None:
+        """Ids and collections written by commits after ``seq`` (None if not known)."""
+        ids: set[tuple[str, str]] = set()
+        colls: set[str] = set()
+        if seq >= self.snapshot.seq:
+            return ids, colls
+        if not self._recent or self._recent[0][0] > seq + 1:
+            return None
+        for s, t, c in self._recent:
+            if s > seq:
+                ids |= t
+                colls |= c
+        return ids, colls
+
+    # -- committing ----------------------------------------------------------------------
+    def commit(self, build: Build, *, info: dict[str, Any] | None = None) -> tuple[Commit | None, Any]:
+        """Plan with ``build(snapshot, batch)`` and commit it; re-plans after a lost race.
+
+        Returns ``(commit, result)``: the commit (None when the batch was empty) and whatever
+        ``build`` returned on the attempt that committed.
+        """
+        with self.lock:
+            for attempt in range(self.settings.max_commit_attempts):
+                self.refresh(force=True)
+                state = self.snapshot.state
+                seq = state.seq + 1
+                ts = max(now_micros(), state.ts + 1)
+                batch = WriteBatch(self.snapshot, seq, ts)
+                result = build(self.snapshot, batch)
+                actions = self._actions(batch)
+                if not actions:
+                    return None, result
+                commit = Commit(seq, ts, self.writer, actions, info or {})
+                if self._publish(commit):
+                    self._apply(commit)
+                    self._after_commit(commit)
+                    return commit, result
+                if attempt > 2:
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * attempt)))
+            raise CommitConflictError(
+                f"gave up after {self.settings.max_commit_attempts} lost commit races",
+                attempts=self.settings.max_commit_attempts)
+
+    def _actions(self, batch: WriteBatch) -> list[dict[str, Any]]:
+        if isinstance(batch, list):  # prepared actions (compaction)
+            return batch
+        actions: list[dict[str, Any]] = []
+        s = self.settings
+        for coll, rows in batch.rows.items():
+            if not rows:
+                continue
+            rows_l = list(rows.values())
+            size = sum(len(r.doc or "") for r in rows_l)
+            if len(rows_l) > s.inline_max_rows or size > s.inline_max_bytes:
+                key, nbytes = self.files.write_rows(coll, rows_l, keep_seq=False)
+                actions.append({"a": "add_file", "c": coll, "kind": "data", "key": key,
+                                "rows": len(rows_l), "bytes": nbytes})
+                events = batch.events.get(coll, [])
+                key, nbytes = self.files.write_events(coll, events, keep_seq=False)
+                actions.append({"a": "add_file", "c": coll, "kind": "events", "key": key,
+                                "rows": len(events), "bytes": nbytes})
+            else:
+                actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
+                actions.append({"a": "events", "c": coll,
+                                "events": [e.to_list() for e in batch.events.get(coll, [])]})
+        return actions
+
+    def commit_actions(self, plan: Callable[[Snapshot], list[dict[str, Any]] | None],
+                       *, info: dict[str, Any] | None = None) -> Commit | None:
+        """Commit prepared actions; ``plan`` re-checks them against each newer state."""
+        with self.lock:
+            for attempt in range(self.settings.max_commit_attempts):
+                self.refresh(force=True)
+                actions = plan(self.snapshot)
+                if not actions:
+                    return None
+                state = self.snapshot.state
+                commit = Commit(state.seq + 1, max(now_micros(), state.ts + 1), self.writer,
+                                actions, info or {})
+                if self._publish(commit):
+                    self._apply(commit)
+                    self._after_commit(commit)
+                    return commit
+            raise CommitConflictError("gave up committing after lost races")
+
+    def _publish(self, commit: Commit) -> bool:
+        """Create ``_log/<seq>``; True if this writer now owns ``seq``."""
+        key = log_key(commit.seq)
+        data = commit.to_bytes()
+        for _ in range(5):
+            try:
+                return self.storage.create(key, data)
+            except StorageError:
+                # the answer was lost: read the object back to learn who owns the seq
+                try:
+                    raw = self.storage.get_optional(key)
+                except StorageError:
+                    raw = None
+                if raw is not None:
+                    return Commit.from_bytes(raw, key).writer == self.writer
+                time.sleep(0.05)
+        raise StorageError(f"could not publish commit {commit.seq}", path=key)
+
+    def _after_commit(self, commit: Commit) -> None:
+        s = self.settings
+        if commit.seq % s.checkpoint_interval == 0:
+            self.write_checkpoint()
+        if commit.info.get("op") in ("compact", "vacuum"):
+            return
+        for c in {a["c"] for a in commit.actions}:
+            cs = self.snapshot.state.collections.get(c)
+            if cs is None:
+                continue
+            small = sum(1 for f in cs.files.values() if f.bytes < s.small_file_bytes)
+            if (cs.inline_bytes > s.compact_inline_bytes or len(cs.rows) > s.compact_inline_rows
+                    or len(cs.events) > s.compact_inline_rows or small > s.compact_small_files):
+                from .compaction import compact_collection
+
+                compact_collection(self, c, full=False)
+
+    def write_checkpoint(self) -> None:
+        state = self.snapshot.state
+        self.storage.create(checkpoint_key(state.seq), state.to_bytes())
+        self.storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": state.seq}))
+
+    # -- time travel ---------------------------------------------------------------------
+    def commit_ts(self, seq: int) -> int | None:
+        commit = self._read_commit(seq)
+        return None if commit is None else commit.ts
+
+    def snapshot_at(self, ts: int) -> Snapshot:
+        """The state as it was at instant ``ts`` (microseconds since the epoch)."""
+        with self.lock:
+            self.refresh()
+            current = self.snapshot
+            if ts >= current.state.ts:
+                return current
+            log_seqs = sorted(s for m in self.storage.list(LOG_DIR)
+                              if (s := seq_of_key(m.key)) is not None)
+            if not log_seqs:
+                return Snapshot(TableState(), self.files)
+            lo_i, hi_i = 0, len(log_seqs) - 1
+            first_ts = self.commit_ts(log_seqs[0])
+            if first_ts is None or ts < first_ts:
+                if log_seqs[0] == 1:
+                    return Snapshot(TableState(), self.files)  # before the store had anything
+                base = log_seqs[0] - 1
+                raw = self.storage.get_optional(checkpoint_key(base))
+                if raw is None or TableState.from_bytes(raw).ts > ts:
+                    raise NotFoundError(
+                        "that instant is older than the retained history",
+                        code=ErrorCode.SNAPSHOT_NOT_FOUND, as_of=ts)
+                target = base
+            else:
+                while lo_i < hi_i:  # newest commit with commit ts <= ts
+                    mid = (lo_i + hi_i + 1) // 2
+                    mts = self.commit_ts(log_seqs[mid])
+                    if mts is not None and mts <= ts:
+                        lo_i = mid
+                    else:
+                        hi_i = mid - 1
+                target = log_seqs[lo_i]
+            snap = self._snapshots.get(target)
+            if snap is None:
+                snap = Snapshot(self._load_state(upto=target), self.files)
+                if len(self._snapshots) > 4:
+                    self._snapshots.pop(next(iter(self._snapshots)))
+                self._snapshots[target] = snap
+            return snap
+
+    def close(self) -> None:
+        self._snapshots.clear()
+
+
+def store_exists(storage: Storage) -> bool:
+    return storage.get_optional(CONFIG_KEY) is not None
+
+
+__all__ = ["Settings", "Table", "store_exists"]

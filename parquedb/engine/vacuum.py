@@ -1,0 +1,75 @@
+"""Vacuum: delete what no snapshot inside the retention window can still need.
+
+A file is deleted when it is not live now and either stopped being live before the horizon
+(``now - retain``) or was never committed and is older than the horizon (a crashed writer's
+orphan). Log objects are deleted up to the newest checkpoint older than the horizon, which is
+kept, so ``as_of`` works for every instant inside the window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..entity import now_micros
+from .format import CHECKPOINT_DIR, HINT_KEY, LOG_DIR, checkpoint_key, log_key, seq_of_key
+from ..values import dumps
+
+
+def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
+    horizon = now_micros() - int(retain_seconds * 1_000_000)
+    horizon_s = horizon / 1_000_000
+    stats = {"files_deleted": 0, "bytes_freed": 0, "log_deleted": 0, "checkpoints_deleted": 0,
+             "temporaries_deleted": 0}
+    storage = table.storage
+    with table.lock:
+        table.refresh(force=True)
+        state = table.snapshot.state
+        if state.seq and storage.get_optional(checkpoint_key(state.seq)) is None:
+            table.write_checkpoint()
+
+        # -- data and event files ---------------------------------------------------------
+        for name, cs in state.collections.items():
+            live = set(cs.files) | set(cs.event_files)
+            for sub in ("data", "events"):
+                for meta in storage.list(f"{name}/{sub}"):
+                    if meta.key in live:
+                        continue
+                    removed_at = cs.removed.get(meta.key)
+                    old = removed_at < horizon if removed_at is not None else meta.mtime < horizon_s
+                    if old:
+                        storage.delete(meta.key)
+                        table.files.forget(meta.key)
+                        stats["files_deleted"] += 1
+                        stats["bytes_freed"] += meta.size
+        # temporaries left by a writer killed between write and publish (local folders)
+        if hasattr(storage, "list_temporaries"):
+            for meta in storage.list_temporaries(""):
+                if meta.mtime < horizon_s:
+                    storage.remove_temporary(meta.key)
+                    stats["temporaries_deleted"] += 1
+
+        # -- log and checkpoints ----------------------------------------------------------
+        ckpts = sorted(s for m in storage.list(CHECKPOINT_DIR)
+                       if (s := seq_of_key(m.key)) is not None)
+        keep = None
+        for c in reversed(ckpts):
+            ts = table.commit_ts(c)
+            if ts is None:  # its commit is already gone: an earlier vacuum's cut point
+                keep = keep if keep is not None else c
+                break
+            if ts < horizon:
+                keep = c
+                break
+        if keep is not None:
+            # point the hint at the newest checkpoint before anything it could name goes away
+            storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": ckpts[-1]}))
+            for m in storage.list(LOG_DIR):
+                s = seq_of_key(m.key)
+                if s is not None and s <= keep:
+                    storage.delete(log_key(s))
+                    stats["log_deleted"] += 1
+            for c in ckpts:
+                if c < keep:
+                    storage.delete(checkpoint_key(c))
+                    stats["checkpoints_deleted"] += 1
+    return stats

@@ -1,0 +1,216 @@
+"""Entities: ids (ULID), names and types, system fields, and the stored row of a version.
+
+A stored *row* is one version of one entity: the system fields as typed values plus the user
+fields as one tagged-JSON text (see :mod:`parquedb.values`). The same row shape is used for rows
+inlined in commits and for rows in Parquet data files, so both decode through one function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .errors import ErrorCode, ValidationError
+from .values import decode_doc
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_ACTOR = "system/anonymous"
+
+#: fields owned by the database; documents and updates may not set them
+RESERVED_FIELDS = frozenset(
+    {"version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt", "deletedBy"}
+)
+_COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MAX_ID_LEN = 512
+
+
+# -- time ---------------------------------------------------------------------------------
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def micros_to_datetime(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def datetime_to_micros(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# -- ULIDs --------------------------------------------------------------------------------
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two characters
+
+
+def encode_ulid(value: int) -> str:
+    """128-bit int -> 26 Crockford base32 characters (13 table look-ups, no loop per bit)."""
+    p = _PAIRS
+    return "".join([p[(value >> s) & 1023] for s in range(120, -10, -10)])
+
+
+class _UlidGenerator:
+    """Monotonic ULIDs: within one millisecond the random part is incremented, so ids created
+    by one process sort in creation order (and data files sorted by ``$id`` stay append-like)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_rand = 0
+        self._pid = os.getpid()
+
+    def __call__(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if os.getpid() != self._pid:  # forked: never continue the parent's sequence
+                self._pid, self._last_ms = os.getpid(), -1
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                self._last_rand += 1
+                if self._last_rand >= 1 << 80:
+                    ms += 1
+                    self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+            else:
+                # leave headroom so increments within a millisecond never overflow
+                self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+            self._last_ms = ms
+            value = (ms << 80) | self._last_rand
+        return encode_ulid(value)
+
+
+new_ulid = _UlidGenerator()
+
+
+# -- names ----------------------------------------------------------------------------------
+def check_collection_name(name: Any) -> str:
+    """Lower-case ``name`` and check it against ``^[a-z][a-z0-9_]*$``."""
+    if not isinstance(name, str):
+        raise ValidationError(f"collection name must be a string, not {type(name).__name__}",
+                              code=ErrorCode.INVALID_TYPE, field="collection")
+    lowered = name.lower()
+    if not _COLLECTION_NAME.match(lowered) or len(lowered) > 128:
+        raise ValidationError(
+            f"invalid collection name {name!r}: use a letter then letters, digits or '_'",
+            code=ErrorCode.INVALID_INPUT, field="collection", collection=name[:200])
+    return lowered
+
+
+def type_name(collection: str) -> str:
+    """``posts`` → ``Post``, ``categories`` → ``Category``, ``blog_posts`` → ``BlogPost``."""
+    words = collection.split("_")
+    last = words[-1]
+    if last.endswith("ies") and len(last) > 3:
+        last = last[:-3] + "y"
+    elif last.endswith(("sses", "xes", "zes", "ches", "shes")):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith("ss") and len(last) > 1:
+        last = last[:-1]
+    words[-1] = last
+    return "".join(w[:1].upper() + w[1:] for w in words if w)
+
+
+def local_id(collection: str, entity_id: Any) -> str:
+    """Accept ``"hello"`` or ``"<collection>/hello"``; return ``"hello"``."""
+    if not isinstance(entity_id, str):
+        raise ValidationError(f"$id must be a string, not {type(entity_id).__name__}",
+                              code=ErrorCode.INVALID_TYPE, field="$id")
+    lid = entity_id
+    if "/" in entity_id:
+        prefix, _, lid = entity_id.partition("/")
+        if prefix != collection:
+            raise ValidationError(
+                f"$id {entity_id!r} belongs to collection {prefix!r}, not {collection!r}",
+                code=ErrorCode.INVALID_INPUT, field="$id", collection=collection)
+    if (not lid or len(lid) > _MAX_ID_LEN or "/" in lid or lid in (".", "..")
+            or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in lid)):
+        raise ValidationError(f"invalid $id {entity_id!r}", code=ErrorCode.INVALID_INPUT,
+                              field="$id", collection=collection)
+    return lid
+
+
+def full_id(collection: str, entity_id: Any) -> str:
+    return f"{collection}/{local_id(collection, entity_id)}"
+
+
+# -- rows ---------------------------------------------------------------------------------
+class Row:
+    """One stored version of an entity (or a hard-delete tombstone, ``tomb=True``)."""
+
+    __slots__ = ("id", "type", "version", "created_at", "created_by", "updated_at",
+                 "updated_by", "deleted_at", "deleted_by", "seq", "tomb", "doc")
+
+    def __init__(self, id: str, type: str | None, version: int, created_at: int,
+                 created_by: str | None, updated_at: int, updated_by: str | None,
+                 deleted_at: int | None, deleted_by: str | None, seq: int, tomb: bool,
+                 doc: str | None) -> None:
+        self.id = id
+        self.type = type
+        self.version = version
+        self.created_at = created_at
+        self.created_by = created_by
+        self.updated_at = updated_at
+        self.updated_by = updated_by
+        self.deleted_at = deleted_at
+        self.deleted_by = deleted_by
+        self.seq = seq
+        self.tomb = tomb
+        self.doc = doc
+
+    def to_list(self) -> list[Any]:
+        """Compact form inlined in commit files (``seq`` is implied by the commit)."""
+        return [self.id, self.type, self.version, self.created_at, self.created_by,
+                self.updated_at, self.updated_by, self.deleted_at, self.deleted_by,
+                1 if self.tomb else 0, self.doc]
+
+    @classmethod
+    def from_list(cls, v: list[Any], seq: int) -> "Row":
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], seq, bool(v[9]), v[10])
+
+    def user_doc(self) -> dict[str, Any]:
+        return decode_doc(self.doc) if self.doc else {}
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+def derive_name(local: str, doc: dict[str, Any]) -> Any:
+    for key in ("name", "title", "label"):
+        if key in doc:
+            return doc[key]
+    return local
+
+
+def to_entity(row: Row, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the user-facing entity: ``$id``, ``$type``, ``name``, user fields, system fields."""
+    if doc is None:
+        doc = row.user_doc()
+    ent: dict[str, Any] = {"$id": row.id, "$type": row.type}
+    if "name" not in doc:
+        ent["name"] = derive_name(row.id.partition("/")[2], doc)
+    ent.update(doc)
+    ent["version"] = row.version
+    ent["createdAt"] = micros_to_datetime(row.created_at)
+    ent["createdBy"] = row.created_by
+    ent["updatedAt"] = micros_to_datetime(row.updated_at)
+    ent["updatedBy"] = row.updated_by
+    if row.deleted_at is not None:
+        ent["deletedAt"] = micros_to_datetime(row.deleted_at)
+        ent["deletedBy"] = row.deleted_by
+    return ent
+
+
+def check_actor(actor: Any) -> str:
+    if actor is None:
+        return DEFAULT_ACTOR
+    if not isinstance(actor, str) or not actor:
+        raise ValidationError("actor must be a non-empty string", code=ErrorCode.INVALID_TYPE,
+                              field="actor")
+    return actor

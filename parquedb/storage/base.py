@@ -1,0 +1,138 @@
+"""The Storage interface: every byte the database reads or writes goes through one of these.
+
+A storage is a flat namespace of relative keys under a root. Besides plain get/put it offers the
+one primitive the commit protocol needs, :meth:`Storage.create` (create-if-absent), and a single
+request seam (:meth:`Storage._request`) through which hooks, metrics and breakers see every call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import ParqueDBError, StorageError
+from .paths import check_key
+
+# observer(kind, key, nbytes, seconds, error) — set by the observability layer; None = fast path
+Observer = Callable[[str, str, int, float, BaseException | None], None]
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    key: str
+    size: int
+    mtime: float  # seconds since the epoch
+
+
+class Storage:
+    """Base class: subclasses implement the ``_do_*`` methods; callers use the public ones."""
+
+    #: URI shown to users (never contains credentials)
+    uri: str = ""
+    #: True when files are on this machine's disk (DuckDB and pyarrow read them in place)
+    is_local: bool = False
+
+    def __init__(self) -> None:
+        self.observer: Observer | None = None
+
+    # -- the request seam ----------------------------------------------------------------
+    def _request(self, kind: str, key: str, fn: Callable[[], Any], nbytes: int = 0) -> Any:
+        obs = self.observer
+        if obs is None:
+            try:
+                return fn()
+            except (FileNotFoundError, FileExistsError, ParqueDBError):
+                raise
+            except OSError as e:
+                raise StorageError(f"{kind} {key} failed: {e}", path=key, operation=kind, cause=e) from e
+        t0 = time.perf_counter()
+        err: BaseException | None = None
+        try:
+            out = fn()
+            if kind == "GET" and isinstance(out, (bytes, bytearray)):
+                nbytes = len(out)
+            return out
+        except (FileNotFoundError, FileExistsError, ParqueDBError) as e:
+            err = e
+            raise
+        except OSError as e:
+            err = StorageError(f"{kind} {key} failed: {e}", path=key, operation=kind, cause=e)
+            raise err from e
+        finally:
+            obs(kind, key, nbytes, time.perf_counter() - t0, err)
+
+    # -- public API ----------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        """The whole object; ``FileNotFoundError`` when absent."""
+        check_key(key)
+        return self._request("GET", key, lambda: self._do_get(key))
+
+    def get_optional(self, key: str) -> bytes | None:
+        try:
+            return self.get(key)
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write (or overwrite) an object durably: it survives power loss once this returns."""
+        check_key(key)
+        self._request("PUT", key, lambda: self._do_put(key, data), len(data))
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Create-if-absent. True if this call created the object, False if it existed."""
+        check_key(key)
+        try:
+            self._request("PUT", key, lambda: self._do_create(key, data), len(data))
+            return True
+        except FileExistsError:
+            return False
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        try:
+            self._request("DELETE", key, lambda: self._do_delete(key))
+        except FileNotFoundError:
+            pass
+
+    def exists(self, key: str) -> bool:
+        check_key(key)
+        return self._request("HEAD", key, lambda: self._do_exists(key))
+
+    def list(self, prefix: str) -> list[FileMeta]:
+        """Objects directly or indirectly under ``prefix`` (a folder key), sorted by key."""
+        check_key(prefix)
+        return self._request("LIST", prefix, lambda: sorted(self._do_list(prefix), key=lambda m: m.key))
+
+    def local_path(self, key: str) -> str | None:
+        """An absolute OS path for ``key`` when the storage is a local folder, else None."""
+        return None
+
+    def duckdb_uri(self, key: str) -> str:
+        """What DuckDB's ``read_parquet`` should be given for ``key``."""
+        raise NotImplementedError
+
+    def register_with(self, con: Any) -> None:
+        """Let a DuckDB connection read this storage's files (no-op for local folders)."""
+
+    def close(self) -> None:
+        pass
+
+    # -- to implement --------------------------------------------------------------------
+    def _do_get(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def _do_put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _do_create(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _do_delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def _do_exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def _do_list(self, prefix: str) -> list[FileMeta]:
+        raise NotImplementedError

@@ -1,0 +1,168 @@
+"""Write plans: what create / update / delete / restore do to an entity, as new row versions.
+
+Each function reads through a :class:`~parquedb.engine.WriteBatch` (the newest committed state
+plus what the batch already staged) and stages the new version with its event. The same plans
+serve single calls, bulk calls and transactions, and are re-run from scratch whenever a commit
+loses its race, so they never act on a stale image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .engine import WriteBatch
+from .entity import RESERVED_FIELDS, Row, check_actor, local_id, new_ulid, type_name
+from .errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
+from .mutation import apply_update, update_is_noop
+from .values import encode_doc, validate_document, validate_value
+from .entity import micros_to_datetime
+
+
+class PreparedDoc:
+    """A validated, encoded document ready to become version 1 (done once, outside retries)."""
+
+    __slots__ = ("id", "type", "doc_text")
+
+    def __init__(self, eid: str, etype: str, doc_text: str) -> None:
+        self.id = eid
+        self.type = etype
+        self.doc_text = doc_text
+
+
+def prepare_create(collection: str, doc: Any) -> PreparedDoc:
+    if not isinstance(doc, dict):
+        raise ValidationError(f"a document must be a dict, not {type(doc).__name__}",
+                              code=ErrorCode.INVALID_TYPE, collection=collection)
+    user = dict(doc)
+    raw_id = user.pop("$id", None)
+    etype = user.pop("$type", None)
+    for key in user:
+        if key in RESERVED_FIELDS:
+            raise ValidationError(f"{key!r} is set by the database and cannot be written",
+                                  code=ErrorCode.RESERVED_FIELD, field=key, collection=collection)
+    if etype is not None and not isinstance(etype, str):
+        raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
+    user = validate_document(user)
+    lid = local_id(collection, raw_id) if raw_id is not None else new_ulid()
+    return PreparedDoc(f"{collection}/{lid}", etype or type_name(collection), encode_doc(user))
+
+
+def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) -> Row:
+    existing = b.current(collection, prep.id)
+    if existing is not None and not existing.tomb:
+        raise AlreadyExistsError(f"{prep.id} already exists"
+                                 + (" (soft-deleted: use restore)" if existing.deleted else ""),
+                                 collection=collection, entity_id=prep.id)
+    row = Row(prep.id, prep.type, 1, b.ts, actor, b.ts, actor, None, None, b.seq, False,
+              prep.doc_text)
+    b.put(collection, row, "create", None, actor)
+    return row
+
+
+def _successor(row: Row, b: WriteBatch, actor: str) -> Row:
+    return Row(row.id, row.type, row.version + 1, row.created_at, row.created_by, b.ts, actor,
+               row.deleted_at, row.deleted_by, b.seq, False, row.doc)
+
+
+def check_expected(row: Row | None, expected_version: int | None, eid: str) -> None:
+    if expected_version is None:
+        return
+    actual = None if row is None or row.tomb else row.version
+    if actual != expected_version:
+        raise VersionConflictError(
+            f"{eid} is at version {actual}, expected {expected_version}",
+            entity_id=eid, expected=expected_version, actual=actual)
+
+
+def stage_update(b: WriteBatch, collection: str, row: Row, update: dict[str, Any],
+                 actor: str) -> Row | None:
+    """Apply ``update`` to the current ``row``; None when it changes nothing."""
+    before = row.user_doc()
+    if "$type" in before:  # never stored in the doc, but keep apply_update's view simple
+        before.pop("$type")
+    after = apply_update(before, update, now=micros_to_datetime(b.ts))
+    new_type = after.pop("$type", row.type)
+    if not isinstance(new_type, str):
+        raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
+    if new_type == row.type and update_is_noop(before, after):
+        return None
+    new = _successor(row, b, actor)
+    new.type = new_type
+    new.doc = encode_doc(after)
+    b.put(collection, new, "update", row, actor)
+    return new
+
+
+def stage_insert_from_update(b: WriteBatch, collection: str, eid: str | None,
+                             base: dict[str, Any], update: dict[str, Any], actor: str) -> Row:
+    """Upsert's insert: ``base`` (equality fields of the filter) then the update."""
+    doc = apply_update(base, update, is_insert=True, now=micros_to_datetime(b.ts))
+    if eid is not None:
+        doc["$id"] = eid
+    return stage_create(b, collection, prepare_create(collection, doc), actor)
+
+
+def stage_soft_delete(b: WriteBatch, collection: str, row: Row, actor: str) -> Row:
+    new = _successor(row, b, actor)
+    new.deleted_at, new.deleted_by = b.ts, actor
+    b.put(collection, new, "delete", row, actor)
+    return new
+
+
+def stage_hard_delete(b: WriteBatch, collection: str, row: Row, actor: str) -> Row:
+    tomb = Row(row.id, row.type, row.version + 1, row.created_at, row.created_by, b.ts, actor,
+               None, None, b.seq, True, None)
+    b.put(collection, tomb, "delete", row, actor)
+    return tomb
+
+
+def stage_restore(b: WriteBatch, collection: str, row: Row, actor: str) -> Row:
+    new = _successor(row, b, actor)
+    new.deleted_at = new.deleted_by = None
+    b.put(collection, new, "restore", row, actor)
+    return new
+
+
+def upsert_base(filter: dict[str, Any] | None) -> tuple[str | None, dict[str, Any]]:
+    """MongoDB's upsert seed: top-level equality conditions of the filter (and ``$and``)."""
+    eid = None
+    base: dict[str, Any] = {}
+
+    def take(f: dict[str, Any]) -> None:
+        nonlocal eid
+        for k, v in f.items():
+            if k == "$and" and isinstance(v, list):
+                for sub in v:
+                    if isinstance(sub, dict):
+                        take(sub)
+            elif k.startswith("$") and k not in ("$id", "$type"):
+                continue
+            elif isinstance(v, dict) and any(str(x).startswith("$") for x in v):
+                if set(v) == {"$eq"}:
+                    assign(k, v["$eq"])
+            else:
+                assign(k, v)
+
+    def assign(k: str, v: Any) -> None:
+        nonlocal eid
+        if k == "$id":
+            eid = v
+        elif "." in k:
+            parts = k.split(".")
+            cur = base
+            for p in parts[:-1]:
+                nxt = cur.get(p)
+                if not isinstance(nxt, dict):
+                    nxt = cur[p] = {}
+                cur = nxt
+            cur[parts[-1]] = validate_value(v, k)
+        else:
+            base[k] = validate_value(v, k) if k != "$type" else v
+
+    take(filter or {})
+    return eid, base
+
+
+__all__ = ["PreparedDoc", "check_actor", "check_expected", "prepare_create", "stage_create",
+           "stage_hard_delete", "stage_insert_from_update", "stage_restore", "stage_soft_delete",
+           "stage_update", "upsert_base"]
