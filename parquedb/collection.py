@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .engine import View, WriteBatch
-from .entity import Row, check_actor, datetime_to_micros, full_id, micros_to_datetime, to_entity
+from .entity import Row, check_actor, new_ulid, datetime_to_micros, full_id, micros_to_datetime, to_entity
 from .errors import ErrorCode, QueryError, ValidationError
 from .query import compile_filter, compile_projection, normalize_sort, sort_key
 from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
@@ -79,7 +79,9 @@ class Collection:
             if isinstance(docs, (dict, str, bytes)):
                 raise ValidationError("create_many takes a list of documents",
                                       code=ErrorCode.INVALID_TYPE)
-            preps = [W.prepare_create(self.name, d) for d in docs]
+            docs_l = list(docs)
+            fresh = new_ulid.many(len(docs_l))
+            preps = [W.prepare_create(self.name, d, fresh[i]) for i, d in enumerate(docs_l)]
 
             def plan(b: WriteBatch) -> list[str]:
                 for p in preps:

@@ -50,6 +50,20 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two characters
 
 
+def ulid_range(first: int, n: int) -> list[str]:
+    """The ULIDs ``first .. first+n-1``: the 24-character prefix is shared by each aligned
+    block of 1024 values, so a long range costs one table look-up per id."""
+    out: list[str] = []
+    value, end = first, first + n
+    pairs = _PAIRS
+    while value < end:
+        block_end = min(end, (value | 1023) + 1)
+        prefix = encode_ulid(value)[:-2]
+        out.extend([prefix + pairs[v & 1023] for v in range(value, block_end)])
+        value = block_end
+    return out
+
+
 def encode_ulid(value: int) -> str:
     """128-bit int -> 26 Crockford base32 characters (13 table look-ups, no loop per bit)."""
     p = _PAIRS
@@ -67,22 +81,28 @@ class _UlidGenerator:
         self._pid = os.getpid()
 
     def __call__(self) -> str:
+        return encode_ulid(self._reserve(1))
+
+    def many(self, n: int) -> list[str]:
+        """``n`` consecutive ULIDs with one lock and one clock reading."""
+        return ulid_range(self._reserve(n), n)
+
+    def _reserve(self, n: int) -> int:
+        """Reserve ``n`` consecutive values; returns the first."""
         with self._lock:
             ms = time.time_ns() // 1_000_000
             if os.getpid() != self._pid:  # forked: never continue the parent's sequence
                 self._pid, self._last_ms = os.getpid(), -1
-            if ms <= self._last_ms:
+            if ms <= self._last_ms and self._last_rand + n < 1 << 80:
                 ms = self._last_ms
-                self._last_rand += 1
-                if self._last_rand >= 1 << 80:
-                    ms += 1
-                    self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+                first = self._last_rand + 1
             else:
+                ms = max(ms, self._last_ms + 1) if ms <= self._last_ms else ms
                 # leave headroom so increments within a millisecond never overflow
-                self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+                first = int.from_bytes(os.urandom(10), "big") >> 2
             self._last_ms = ms
-            value = (ms << 80) | self._last_rand
-        return encode_ulid(value)
+            self._last_rand = first + n - 1
+            return (ms << 80) | first
 
 
 new_ulid = _UlidGenerator()

@@ -275,12 +275,13 @@ def encode_doc(doc: dict) -> str:
 # -- decoding -----------------------------------------------------------------------------------
 def _decode_tag(key: str, arg: Any) -> Any:
     try:
-        if key == "$f":
+        if key == "$d":
+            if type(arg) is int:
+                return _EPOCH + _MICROSECOND * arg
+        elif key == "$f":
             return _FLOAT_TAGS[arg]
-        if key == "$b":
+        else:
             return b64decode(arg, validate=True)
-        if type(arg) is int:
-            return _EPOCH + timedelta(microseconds=arg)
     except (KeyError, TypeError, ValueError, _B64Error, OverflowError):
         pass
     raise ValidationError(f"malformed tag {{{key!r}: {arg!r}}}", code=ErrorCode.INVALID_INPUT)

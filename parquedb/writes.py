@@ -29,7 +29,7 @@ class PreparedDoc:
         self.doc_text = doc_text
 
 
-def prepare_create(collection: str, doc: Any) -> PreparedDoc:
+def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> PreparedDoc:
     if not isinstance(doc, dict):
         raise ValidationError(f"a document must be a dict, not {type(doc).__name__}",
                               code=ErrorCode.INVALID_TYPE, collection=collection)
@@ -43,7 +43,7 @@ def prepare_create(collection: str, doc: Any) -> PreparedDoc:
     if etype is not None and not isinstance(etype, str):
         raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
     user = validate_document(user)
-    lid = local_id(collection, raw_id) if raw_id is not None else new_ulid()
+    lid = local_id(collection, raw_id) if raw_id is not None else (new_id or new_ulid())
     return PreparedDoc(f"{collection}/{lid}", etype or type_name(collection), encode_doc(user))
 
 

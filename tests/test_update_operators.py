@@ -187,7 +187,8 @@ class TestSetOnInsertAndCurrentDate:
         out = apply_update({}, {"$currentDate": {"a": True}}, now=datetime(2020, 1, 1))
         assert out["a"] == datetime(2020, 1, 1, tzinfo=UTC)
         tz = timezone(timedelta(hours=2))
-        out = apply_update({}, {"$currentDate": {"a": True}}, now=datetime(2020, 1, 1, 2, tzinfo=tz))
+        now = datetime(2020, 1, 1, 2, tzinfo=tz)
+        out = apply_update({}, {"$currentDate": {"a": True}}, now=now)
         assert out["a"] == datetime(2020, 1, 1, tzinfo=UTC) and out["a"].tzinfo == UTC
 
     def test_current_date_bad_argument(self):
@@ -392,6 +393,14 @@ class TestRemoval:
     def test_pull_condition(self):
         assert apply_update({"a": [5, 6, 7, 8]}, {"$pull": {"a": {"$gte": 7}}}) == {"a": [5, 6]}
         assert apply_update({"a": ["x", "yz"]}, {"$pull": {"a": {"$in": ["x"]}}}) == {"a": ["yz"]}
+
+    def test_pull_regex_and_naive_datetime(self):
+        import re
+
+        assert apply_update({"a": ["xa", "b", 1]}, {"$pull": {"a": re.compile("^x")}}) == {
+            "a": ["b", 1]}
+        assert apply_update({"a": [NOW, 1]}, {"$pull": {"a": NOW.replace(tzinfo=None)}}) == {
+            "a": [1]}
 
     def test_pull_document_filter(self):
         doc = {"a": [{"s": 8, "i": "b"}, {"s": 8, "i": "c"}, {"s": 9, "i": "b"}, 4]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..entity import Row, new_ulid
+from ..entity import Row, ulid_range
 from .format import Event
 from .snapshot import View
 
@@ -20,6 +20,10 @@ class WriteBatch:
         self.ts = ts
         self.rows: dict[str, dict[str, Row]] = {}
         self.events: dict[str, list[Event]] = {}
+        # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
+        # ordered like the log, and free of the cost of randomness
+        self._event_base = ((ts // 1000) << 80) | (seq << 24)
+        self._event_count = 0
 
     def __bool__(self) -> bool:
         return any(self.rows.values())
@@ -39,11 +43,18 @@ class WriteBatch:
             if not row.tomb:
                 yield row
 
+    def name_events(self) -> None:
+        """Give every staged event its id (done once, in bulk, when the commit is built)."""
+        events = [e for evs in self.events.values() for e in evs]
+        for e, eid in zip(events, ulid_range(self._event_base | 1, len(events))):
+            e.id = eid
+
     def put(self, collection: str, row: Row, op: str, before: Row | None, actor: str) -> None:
         """Stage ``row`` as the new version and record its event."""
         row.seq = self.seq
         self.rows.setdefault(collection, {})[row.id] = row
+        self._event_count += 1
         self.events.setdefault(collection, []).append(Event(
-            self.seq, self.ts, new_ulid(), op, row.id, row.version, actor,
+            self.seq, self.ts, "", op, row.id, row.version, actor,
             None if before is None else before.to_list(),
             None if row.tomb else row.to_list()))

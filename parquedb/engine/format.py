@@ -138,8 +138,10 @@ EVENTS_SCHEMA = pa.schema([
     ("entityId", pa.string()),
     ("version", pa.int64()),
     ("actor", pa.string()),
-    ("before", pa.string()),  # JSON of the row in list form
+    ("before", pa.string()),      # JSON of the row's system fields in list form
+    ("before_doc", pa.string()),  # the row's user fields, tagged JSON
     ("after", pa.string()),
+    ("after_doc", pa.string()),
 ])
 
 
@@ -194,10 +196,12 @@ def events_to_table(events: list[Event], *, keep_seq: bool) -> pa.Table:
         pa.array([e.entity_id for e in events], type=pa.string()),
         pa.array([e.version for e in events], type=pa.int64()),
         pa.array([e.actor for e in events], type=pa.string()),
-        pa.array([None if e.before is None else dumps(e.before).decode() for e in events],
+        pa.array([None if e.before is None else dumps(e.before[:10]).decode() for e in events],
                  type=pa.string()),
-        pa.array([None if e.after is None else dumps(e.after).decode() for e in events],
+        pa.array([None if e.before is None else e.before[10] for e in events], type=pa.string()),
+        pa.array([None if e.after is None else dumps(e.after[:10]).decode() for e in events],
                  type=pa.string()),
+        pa.array([None if e.after is None else e.after[10] for e in events], type=pa.string()),
     ]
     return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
 
@@ -211,12 +215,17 @@ def table_to_events(table: pa.Table, default_seq: int, default_ts: int) -> list[
     vers = table.column("version").to_pylist()
     actors = table.column("actor").to_pylist()
     befores = table.column("before").to_pylist()
+    before_docs = table.column("before_doc").to_pylist()
     afters = table.column("after").to_pylist()
+    after_docs = table.column("after_doc").to_pylist()
+
+    def image(sys: str | None, doc: str | None) -> list[Any] | None:
+        return None if sys is None else loads(sys) + [doc]
+
     return [
         Event(seqs[i] if seqs[i] is not None else default_seq,
               tss[i] if tss[i] is not None else default_ts,
               ids[i], ops[i], ents[i], vers[i], actors[i],
-              None if befores[i] is None else loads(befores[i]),
-              None if afters[i] is None else loads(afters[i]))
+              image(befores[i], before_docs[i]), image(afters[i], after_docs[i]))
         for i in range(len(ids))
     ]

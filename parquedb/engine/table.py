@@ -218,6 +218,7 @@ class Table:
             return batch
         actions: list[dict[str, Any]] = []
         s = self.settings
+        batch.name_events()
         for coll, rows in batch.rows.items():
             if not rows:
                 continue

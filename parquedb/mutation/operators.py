@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ..errors import ErrorCode, ValidationError
+from ..query.order import bson_key, compare_values, sort_key
+from ..values import validate_value
 from .doctree import MISSING, DocTree
 from .equality import clone, is_number
 from .parse import PushSpec, Step, parse_update
@@ -38,8 +40,6 @@ class _Context:
         if now is not None:
             if not isinstance(now, datetime):
                 raise TypeError(f"now must be a datetime, not {type(now).__name__}")
-            from ..values import validate_value
-
             now = validate_value(now)  # naive -> taken as UTC, aware -> converted to UTC
         self._now = now
 
@@ -120,8 +120,6 @@ def _mul(tree: DocTree, step: Step, ctx: _Context) -> None:
 def _min_max(tree: DocTree, step: Step, ctx: _Context) -> None:
     current = tree.get(step.parts)
     if current is not MISSING:
-        from ..query.order import compare_values
-
         order = compare_values(step.arg, current)
         if (order >= 0) if step.op == "$min" else (order <= 0):
             return  # not smaller / larger: keep the stored value (and its type)
@@ -132,8 +130,6 @@ def _min_max(tree: DocTree, step: Step, ctx: _Context) -> None:
 def _sorted(items: list, sort: int | list[tuple[str, int]]) -> list:
     """``$push``'s ``$sort``: whole elements in BSON order, or documents by a field spec (an
     element that is not a document sorts as one without those fields, as in MongoDB)."""
-    from ..query.order import bson_key, sort_key
-
     if isinstance(sort, int):
         return sorted(items, key=bson_key, reverse=sort == -1)
     key = sort_key(sort)
@@ -158,11 +154,9 @@ def _push(tree: DocTree, step: Step, ctx: _Context) -> None:
 
 
 def _add_to_set(tree: DocTree, step: Step, ctx: _Context) -> None:
-    from ..query.order import bson_key  # equal bson keys <=> MongoDB-equal values
-
     current = _existing_list(tree, step)
     items = list(current or ())
-    seen = {bson_key(x) for x in items}
+    seen = {bson_key(x) for x in items}  # equal bson keys <=> MongoDB-equal values
     for value in step.arg:
         key = bson_key(value)
         if key not in seen:
@@ -186,8 +180,6 @@ def _pull(tree: DocTree, step: Step, ctx: _Context) -> None:
 
 
 def _pull_all(tree: DocTree, step: Step, ctx: _Context) -> None:
-    from ..query.order import bson_key
-
     unwanted = {bson_key(v) for v in step.arg}
     _remove_where(tree, step, lambda x: bson_key(x) in unwanted)
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Final
 
 from ..entity import RESERVED_FIELDS as _SYSTEM_FIELDS
-from ..errors import ErrorCode, ValidationError, QueryError
+from ..errors import ErrorCode, QueryError, ValidationError
+from ..query.matcher import compile_condition
+from ..query.order import normalize_sort
+from ..values import validate_value
 from .equality import is_number
 
 __all__ = [
@@ -66,8 +69,8 @@ def _fail(code: ErrorCode, message: str, **context: Any) -> ValidationError:
 def parse_path(path: Any, op: str) -> tuple[str, ...]:
     """Split and check one update path; returns its components."""
     if type(path) is not str:
-        raise _fail(ErrorCode.INVALID_INPUT, f"{op}: a path must be a str, not {type(path).__name__}",
-                    operator=op)
+        raise _fail(ErrorCode.INVALID_INPUT,
+                    f"{op}: a path must be a str, not {type(path).__name__}", operator=op)
     if path == "":
         raise _fail(ErrorCode.INVALID_INPUT, f"{op}: a path cannot be empty", operator=op)
     parts = tuple(path.split("."))
@@ -113,8 +116,6 @@ def _check_conflicts(steps: list[Step]) -> None:
 
 # -- values and arguments ---------------------------------------------------------------------
 def _value(value: Any, path: str) -> Any:
-    from ..values import validate_value
-
     return validate_value(value, path)
 
 
@@ -146,8 +147,6 @@ def _sort_spec(value: Any, path: str) -> int | list[tuple[str, int]]:
     """``$sort``: 1 / -1 (whole elements), or a non-empty ``{field: 1 | -1}`` dict (elements
     that are documents, by those fields), checked by the query layer's sort normalizer."""
     if type(value) is dict and value:
-        from ..query.order import normalize_sort
-
         if any(type(f) is str and f[:1] == "$" for f in value):
             raise _fail(ErrorCode.INVALID_INPUT, f"$push: $sort fields for {path!r} cannot "
                         "start with '$'", operator="$push", field=path)
@@ -193,21 +192,14 @@ def _add_to_set_arg(value: Any, path: str) -> list:
 
 
 def _pull_arg(value: Any, path: str) -> Callable[[Any], bool]:
-    """A predicate on one element. A dict is a query condition (operators, or a filter on
-    elements that are documents); anything else must equal the element exactly (MongoDB's
-    $pull does not look inside nested arrays for a literal)."""
-    if type(value) is dict:
-        from ..query.matcher import compile_condition
-
-        try:
-            return compile_condition(value)
-        except QueryError as e:
-            raise _fail(ErrorCode.INVALID_INPUT, f"$pull: bad condition for {path!r}: "
-                        f"{e.message}", operator="$pull", field=path, cause=e) from e
-    from ..query.order import values_equal
-
-    literal = _value(value, path)
-    return lambda element: values_equal(element, literal)
+    """A predicate on one element, from the query layer (MongoDB's $pull semantics): an
+    operator dict tests the element like a field, another dict is a filter on elements that
+    are documents, a regex matches strings, anything else must equal the element exactly."""
+    try:
+        return compile_condition(value)
+    except QueryError as e:
+        raise _fail(ErrorCode.INVALID_INPUT, f"$pull: bad condition for {path!r}: {e.message}",
+                    operator="$pull", field=path, cause=e) from e
 
 
 def _rename_arg(value: Any, parts: tuple[str, ...], path: str) -> tuple[str, tuple[str, ...]]:

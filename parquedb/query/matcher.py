@@ -227,6 +227,7 @@ _USER_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE
 
 
 def _compile_regex(pattern: Any, options: Any, field: str | None) -> re.Pattern:
+    given = options
     if options is None:
         options = ""
     if type(options) is not str:
@@ -239,11 +240,12 @@ def _compile_regex(pattern: Any, options: Any, field: str | None) -> re.Pattern:
     if isinstance(pattern, re.Pattern):
         if not isinstance(pattern.pattern, str):
             raise _error("$regex must be a str pattern, not bytes", field)
-        if not flags:
+        if given is None:
             return pattern
-        if pattern.flags & _USER_FLAGS:
+        if flags and pattern.flags & _USER_FLAGS:
             raise _error("regex options set both in the compiled pattern and in $options", field)
-        return re.compile(pattern.pattern, pattern.flags | flags)
+        # As in MongoDB, $options (even "") replaces the pattern's own options.
+        return re.compile(pattern.pattern, (pattern.flags & ~_USER_FLAGS) | flags)
     if type(pattern) is not str:
         raise _error(f"$regex needs a string or a compiled pattern, got {pattern!r}", field)
     try:

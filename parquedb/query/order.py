@@ -42,7 +42,7 @@ R_STRING = 4
 R_OBJECT = 5
 R_ARRAY = 6
 R_BINARY = 7
-R_BOOL = 8
+R_BOOL = 2.5
 R_DATE = 9
 R_REGEX = 10
 
@@ -234,7 +234,7 @@ def _field_extractor(field: str, descending: bool) -> Callable[[dict], Any]:
         idx = _indexes(parts)
 
         def extract(doc: dict) -> Any:
-            return _field_key(resolve_parts(doc, parts, idx, False), descending)
+            return _field_key(resolve_parts(doc, parts, idx, False, True), descending)
 
     if not descending:
         return extract

@@ -89,19 +89,24 @@ def _indexes(parts: tuple[str, ...]) -> tuple[int, ...]:
     )
 
 
-def resolve(doc: Any, path: str | tuple[str, ...]) -> list[Any]:
+def resolve(doc: Any, path: str | tuple[str, ...], *, positional: bool = False) -> list[Any]:
     """Every value ``path`` reaches in ``doc`` (MongoDB traversal, leaf arrays unexpanded).
 
     Returns a list of candidates; :data:`MISSING` stands for "absent here". An empty list means
     the path only went through arrays with no subdocuments (``"a.b"`` over ``{"a": [1, 2]}``),
     which MongoDB treats as "no value at all" (it does not equal null there).
+
+    ``positional=True`` is the reading of sort keys (and indexes): a numeric component on an
+    array only selects that element, instead of also being looked up as a field name in every
+    subdocument element (the query reading).
     """
     parts = split_path(path) if type(path) is str else path
-    return resolve_parts(doc, parts, _indexes(parts), False)
+    return resolve_parts(doc, parts, _indexes(parts), False, positional)
 
 
 def resolve_parts(
-    doc: Any, parts: tuple[str, ...], idx: tuple[int, ...], pin: bool
+    doc: Any, parts: tuple[str, ...], idx: tuple[int, ...], pin: bool = False,
+    positional: bool = False,
 ) -> list[Any]:
     """Like :func:`resolve` with pre-split parts and indexes (see ``_indexes``).
 
@@ -109,12 +114,12 @@ def resolve_parts(
     :class:`Pinned` (the matcher needs that distinction; see the class docstring).
     """
     out: list[Any] = []
-    _walk(doc, parts, idx, 0, out, pin)
+    _walk(doc, parts, idx, 0, out, pin, positional)
     return out
 
 
 def _walk(value: Any, parts: tuple[str, ...], idx: tuple[int, ...], i: int,
-          out: list[Any], pin: bool) -> None:
+          out: list[Any], pin: bool, positional: bool) -> None:
     n = len(parts)
     while i < n:
         t = type(value)
@@ -125,7 +130,7 @@ def _walk(value: Any, parts: tuple[str, ...], idx: tuple[int, ...], i: int,
                 return
             i += 1
         elif t is list:
-            _walk_array(value, parts, idx, i, out, pin)
+            _walk_array(value, parts, idx, i, out, pin, positional)
             return
         else:  # a scalar where a container was needed
             out.append(MISSING)
@@ -134,20 +139,27 @@ def _walk(value: Any, parts: tuple[str, ...], idx: tuple[int, ...], i: int,
 
 
 def _walk_array(arr: list, parts: tuple[str, ...], idx: tuple[int, ...], i: int,
-                out: list[Any], pin: bool) -> None:
+                out: list[Any], pin: bool, positional: bool) -> None:
     """Traverse ``arr`` with the non-empty remaining path ``parts[i:]``."""
-    for e in arr:
-        if type(e) is dict:
-            _walk(e, parts, idx, i, out, pin)
     j = idx[i]
+    if positional and j >= 0:
+        if j >= len(arr):
+            out.append(MISSING)
+            return
+    else:
+        for e in arr:
+            if type(e) is dict:
+                _walk(e, parts, idx, i, out, pin, positional)
     if 0 <= j < len(arr):
         e = arr[j]
         if i + 1 == len(parts):
             out.append(Pinned(e) if pin and type(e) is list else e)
         elif type(e) is dict:
-            _walk(e, parts, idx, i + 1, out, pin)
+            _walk(e, parts, idx, i + 1, out, pin, positional)
         elif type(e) is list:
-            _walk_array(e, parts, idx, i + 1, out, pin)
+            _walk_array(e, parts, idx, i + 1, out, pin, positional)
+        elif positional:
+            out.append(MISSING)
 
 
 def get_path(doc: Any, path: str | tuple[str, ...], default: Any = MISSING) -> Any:

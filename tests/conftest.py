@@ -1,0 +1,155 @@
+"""Shared fixtures for the public-API tests (tests/test_api_*.py).
+
+* ``store``  -- where a database lives: a fresh local tmp folder or a unique ``memory://`` name.
+  ``store.open()`` connects (again) to the same place, ``store.files()`` lists every stored file
+  (relative path -> size) so a test can prove that a call wrote nothing.
+* ``db``     -- an open database on ``store`` (parametrized: ``local`` and ``memory``).
+* ``local_store`` / ``local_db`` -- local folder only, for path-safety checks (``store.parent``
+  is the folder that holds the root, so a test can prove nothing escaped it).
+
+Helpers for exact value comparison (``same``) and file snapshots live here too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from datetime import datetime
+from typing import Any, Iterator
+
+import pytest
+
+import parquedb
+
+
+class Store:
+    """A place a database lives, and how to look at its files from outside the API."""
+
+    def __init__(self, kind: str, uri: str, root: str, parent: str | None = None) -> None:
+        self.kind = kind
+        self.uri = uri
+        self.root = root
+        self.parent = parent
+        self._opened: list[Any] = []
+
+    def open(self, **options: Any) -> parquedb.Database:
+        db = parquedb.connect(self.uri, **options)
+        self._opened.append(db)
+        return db
+
+    def files(self) -> dict[str, int]:
+        """Every file under the root: relative path -> size."""
+        out: dict[str, int] = {}
+        if self.kind == "local":
+            for dirpath, _dirs, names in os.walk(self.root):
+                for n in names:
+                    p = os.path.join(dirpath, n)
+                    out[os.path.relpath(p, self.root)] = os.path.getsize(p)
+        else:
+            import fsspec
+
+            fs = fsspec.filesystem("memory")
+            try:
+                found = fs.find(self.root, detail=True)
+            except FileNotFoundError:
+                found = {}
+            for p, info in found.items():
+                rel = p.lstrip("/")[len(self.root.lstrip("/")):].lstrip("/")
+                out[rel] = info.get("size", 0)
+        return out
+
+    def close_all(self) -> None:
+        for db in self._opened:
+            try:
+                db.close()
+            except Exception:
+                pass
+
+
+def walk_tree(top: str) -> dict[str, int]:
+    """Every file and directory under ``top`` (relative path -> size, -1 for a directory)."""
+    out: dict[str, int] = {}
+    for dirpath, dirs, names in os.walk(top):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(dirpath, d), top) + "/"] = -1
+        for n in names:
+            p = os.path.join(dirpath, n)
+            try:
+                out[os.path.relpath(p, top)] = os.path.getsize(p)
+            except OSError:
+                out[os.path.relpath(p, top)] = -2
+    return out
+
+
+def _make_local(tmp_path: Any) -> Store:
+    parent = tmp_path / "outer"
+    parent.mkdir()
+    root = parent / "db"
+    return Store("local", str(root), str(root), parent=str(parent))
+
+
+def _make_memory() -> Store:
+    name = f"pqtest-{uuid.uuid4().hex}"
+    return Store("memory", f"memory://{name}", f"/{name}")
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
+    s = _make_local(tmp_path) if request.param == "local" else _make_memory()
+    yield s
+    s.close_all()
+    if s.kind == "memory":
+        import fsspec
+
+        fs = fsspec.filesystem("memory")
+        try:
+            fs.rm(s.root, recursive=True)
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def db(store: Store) -> Iterator[parquedb.Database]:
+    d = store.open()
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def local_store(tmp_path: Any) -> Iterator[Store]:
+    s = _make_local(tmp_path)
+    yield s
+    s.close_all()
+
+
+@pytest.fixture
+def local_db(local_store: Store) -> Iterator[parquedb.Database]:
+    d = local_store.open()
+    yield d
+    d.close()
+
+
+# -- exact comparison ----------------------------------------------------------------------
+def same(a: Any, b: Any) -> bool:
+    """Exact equality: same type at every node, NaN == NaN, sign of zero, dict key order."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if math.isnan(a):
+            return math.isnan(b)
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if type(a) is dict:
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if type(a) is datetime:
+        return a == b and a.utcoffset() == b.utcoffset()
+    return a == b
+
+
+def user_fields(entity: dict[str, Any]) -> dict[str, Any]:
+    """The entity without the keys the database owns."""
+    system = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt",
+              "updatedBy", "deletedAt", "deletedBy"}
+    return {k: v for k, v in entity.items() if k not in system}
