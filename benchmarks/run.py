@@ -93,8 +93,16 @@ def time_calls(fn: Callable[[Any], Any], args: list[Any], budget_s: float) -> li
 
 
 def time_repeat(fn: Callable[[], Any], reps: int, budget_s: float) -> tuple[list[int], Any]:
-    """One untimed warm-up call, then up to ``reps`` timed calls; returns samples and result."""
+    """One warm-up call, then up to ``reps`` timed calls; returns samples and result.
+
+    A call slower than half the budget is not repeated: its warm-up run is the one sample
+    (warming up matters for a 5 ms query, not for a 20 s one, and the run must stay short).
+    """
+    t0 = time.perf_counter_ns()
     result = fn()
+    warm = time.perf_counter_ns() - t0
+    if warm > budget_s * 1e9 / 2:
+        return [warm], result
     samples = time_calls(lambda _: fn(), list(range(reps)), budget_s)
     return samples, result
 

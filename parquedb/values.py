@@ -133,9 +133,9 @@ def _norm(v: Any, depth: int) -> Any:
             for key, x in v.items():
                 if not (type(key) is str and key in _GOOD_KEYS):
                     _check_key(key)
-                t = type(x)  # inline pre-check of the common scalars: saves a call each
-                if ((t is str and x.isascii()) or t is float or t is bool or x is None
-                        or (t is int and _INT64_MIN <= x <= _INT64_MAX)):
+                tx = type(x)  # inline pre-check of the common scalars: saves a call each
+                if ((tx is str and x.isascii()) or tx is float or tx is bool or x is None
+                        or (tx is int and _INT64_MIN <= x <= _INT64_MAX)):
                     continue
                 y = _norm(x, depth + 1)
                 if y is not x:
@@ -153,9 +153,9 @@ def _norm(v: Any, depth: int) -> Any:
         i = 0
         try:
             for i, x in enumerate(v):
-                t = type(x)  # inline pre-check of the common scalars: saves a call each
-                if ((t is str and x.isascii()) or t is float or t is bool or x is None
-                        or (t is int and _INT64_MIN <= x <= _INT64_MAX)):
+                tx = type(x)  # inline pre-check of the common scalars: saves a call each
+                if ((tx is str and x.isascii()) or tx is float or tx is bool or x is None
+                        or (tx is int and _INT64_MIN <= x <= _INT64_MAX)):
                     continue
                 y = _norm(x, depth + 1)
                 if y is not x:
@@ -171,7 +171,7 @@ def _norm(v: Any, depth: int) -> Any:
     raise _Invalid(ErrorCode.INVALID_TYPE, f"unsupported type {t.__module__}.{t.__qualname__}")
 
 
-def _raise(e: _Invalid, path: str) -> ValidationError:
+def _to_error(e: _Invalid, path: str) -> ValidationError:
     parts = ([path] if path else []) + e.parts[::-1]
     field = ".".join(parts)
     where = field or "value"
@@ -189,7 +189,7 @@ def validate_value(value: Any, path: str = "") -> Any:
     try:
         return _norm(value, 0)
     except _Invalid as e:
-        raise _raise(e, path) from None
+        raise _to_error(e, path) from None
 
 
 def validate_document(doc: dict, path: str = "") -> dict:
@@ -204,7 +204,8 @@ def validate_document(doc: dict, path: str = "") -> dict:
 
 # -- encoding -----------------------------------------------------------------------------------
 def _micros(dt: datetime) -> int:
-    if dt.utcoffset() is None:
+    """Exact integer microseconds since the epoch (no float rounding); naive means UTC."""
+    if dt.tzinfo is not _UTC and dt.utcoffset() is None:
         dt = dt.replace(tzinfo=_UTC)
     return (dt - _EPOCH) // _MICROSECOND
 
@@ -265,7 +266,8 @@ def encode_doc(doc: dict) -> str:
     """
     try:
         out = orjson.dumps(doc, default=_default, option=_DUMPS_OPTS)
-    except orjson.JSONEncodeError as e:
+    except orjson.JSONEncodeError as e:  # input that skipped validation: say precisely why
+        validate_value(doc)
         raise ValidationError(f"cannot encode document: {e}", code=ErrorCode.INVALID_INPUT) from e
     if b"null" in out and _has_nonfinite(doc):
         out = orjson.dumps(encode_value(doc))
@@ -274,6 +276,7 @@ def encode_doc(doc: dict) -> str:
 
 # -- decoding -----------------------------------------------------------------------------------
 def _decode_tag(key: str, arg: Any) -> Any:
+    """The value a tag stands for; a malformed tag means corrupt data, never a guess."""
     try:
         if key == "$d":
             if type(arg) is int:

@@ -26,6 +26,14 @@ ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 SYSTEM_KEYS = {"version", "createdAt", "createdBy", "updatedAt", "updatedBy"}
 
 
+def test_store_files_helper_sees_writes(db, store):
+    """Guard for the fixtures: the "nothing was written" checks must see real writes."""
+    before = store.files()
+    db.posts.create({"x": 1})
+    after = store.files()
+    assert after != before and len(after) > len(before)
+
+
 # =========================================================================================
 # create: system fields
 # =========================================================================================
@@ -837,4 +845,289 @@ def test_deep_nesting_round_trips(store):
     db.close()
     db2 = store.open()
     assert db2.posts.get("deep")["d"] == deep
+    db2.close()
+
+
+# =========================================================================================
+# connect, and the other Database calls (sql, vacuum, hooks, metrics, health)
+# =========================================================================================
+def test_connect_default_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with parquedb.connect() as db:
+        db.posts.create({"$id": "a"})
+    assert (tmp_path / "parquedb-data").is_dir()
+    with parquedb.connect("parquedb-data") as db:
+        assert db.posts.get("a") is not None
+
+
+def test_connect_pathlike_and_creates_missing_dirs(tmp_path):
+    target = tmp_path / "x" / "y" / "z"
+    with parquedb.connect(target) as db:
+        db.posts.create({"$id": "a"})
+    with parquedb.connect(str(target)) as db:
+        assert db.posts.get("a") is not None
+
+
+def test_memory_same_name_same_store_other_name_other_store():
+    import uuid
+    n1, n2 = f"pq-{uuid.uuid4().hex}", f"pq-{uuid.uuid4().hex}"
+    a = parquedb.connect(f"memory://{n1}")
+    b = parquedb.connect(f"memory://{n1}")
+    c = parquedb.connect(f"memory://{n2}")
+    a.posts.create({"$id": "x"})
+    assert b.posts.get("x") is not None
+    assert c.posts.get("x") is None
+    for d in (a, b, c):
+        d.close()
+
+
+def test_sql_reads_current_entities(db):
+    pa = pytest.importorskip("pyarrow")
+    db.posts.create_many([{"$id": "a", "n": 1, "s": "x"}, {"$id": "b", "n": 2, "s": "y"},
+                          {"$id": "c", "n": 3, "s": "z"}])
+    db.posts.update("a", {"$set": {"n": 10}})
+    db.posts.delete("c")
+    t = db.sql("SELECT n, s FROM posts ORDER BY n")
+    assert isinstance(t, pa.Table)
+    assert t.to_pylist() == [{"n": 2, "s": "y"}, {"n": 10, "s": "x"}]
+    t = db.sql("SELECT count(*) AS k FROM posts WHERE n > ?", params=[1])
+    assert t.to_pylist() == [{"k": 2}]
+
+
+def test_vacuum_keeps_results_and_history(db):
+    _populate(db)
+    before = _full_state(db, ["posts", "users"])
+    db.compact()
+    stats = db.vacuum()
+    assert isinstance(stats, dict)
+    assert _full_state(db, ["posts", "users"]) == before
+    stats = db.vacuum(retain=timedelta(hours=2))
+    assert isinstance(stats, dict)
+    assert _full_state(db, ["posts", "users"]) == before
+
+
+def test_vacuum_forced_keeps_current_results(db):
+    _populate(db)
+    before = _full_state(db, ["posts", "users"])
+    db.compact()
+    time.sleep(0.01)
+    db.vacuum(retain=timedelta(0), force=True)
+    after = _full_state(db, ["posts", "users"])
+    for k in ("find", "find_deleted", "sorted", "filtered", "count", "count_deleted"):
+        assert after["posts"][k] == before["posts"][k], k
+        assert after["users"][k] == before["users"][k], k
+
+
+def test_as_of_older_than_retained_history(db):
+    """API.md: an instant older than the retained history raises NotFoundError with code
+    SNAPSHOT_NOT_FOUND (it must never silently answer with a wrong state)."""
+    v1 = db.posts.create({"$id": "a", "n": 1})
+    for _ in range(3):
+        db.posts.update("a", {"$inc": {"n": 1}})
+    db.compact()
+    time.sleep(0.01)
+    db.vacuum(retain=timedelta(0), force=True)
+    try:
+        got = db.posts.get("a", as_of=v1["updatedAt"])
+    except NotFoundError as e:
+        assert e.code == "SNAPSHOT_NOT_FOUND"
+    else:
+        assert got == v1, got
+
+
+def test_hooks_register_and_unregister(db):
+    seen = []
+
+    class Hook:
+        def on_mutation_start(self, ctx):
+            seen.append("mutation")
+
+        def on_query_start(self, ctx):
+            seen.append("query")
+
+    unregister = db.hooks.register(Hook())
+    assert callable(unregister)
+    db.posts.create({"$id": "a"})
+    db.posts.get("a")
+    assert "mutation" in seen and "query" in seen
+    unregister()
+    seen.clear()
+    db.posts.create({"$id": "b"})
+    db.posts.find()
+    assert seen == []
+
+
+def test_metrics_and_health(db):
+    db.posts.create({"$id": "a"})
+    db.posts.get("a")
+    m = db.metrics()
+    assert isinstance(m, dict)
+    h = db.health()
+    assert isinstance(h, dict) and h["status"] in ("ok", "degraded", "down")
+    assert "storage" in h and "circuits" in h
+
+
+def test_update_keeps_key_order(store):
+    db = store.open()
+    db.posts.create({"$id": "a", "b": 1, "a": 2, "z": {"y": 1, "x": 2}})
+    db.posts.update("a", {"$set": {"a": 3, "c": 4, "z.x": 5, "z.w": 6}})
+    db.close()
+    db2 = store.open()
+    got = user_fields(db2.posts.get("a"))
+    assert list(got) == ["b", "a", "z", "c"]
+    assert list(got["z"]) == ["y", "x", "w"]
+    db2.close()
+
+
+def test_big_create_many_all_or_nothing(db, store):
+    db.posts.create({"$id": "taken"})
+    files = store.files()
+    docs = [{"i": i, "pad": "x" * 50} for i in range(1500)] + [{"$id": "taken"}]
+    with pytest.raises(AlreadyExistsError):
+        db.posts.create_many(docs)
+    assert db.posts.count() == 1
+    assert store.files() == files
+    ids = db.posts.create_many(docs[:-1])
+    assert len(ids) == 1500 and db.posts.count() == 1501
+    assert db.posts.get(ids[1234])["i"] == 1234
+
+
+def test_big_create_many_values_round_trip(store):
+    db = store.open()
+    ids = db.posts.create_many([{"$id": f"v{i:04d}", **ROUND_TRIP_DOC, "i": i}
+                                for i in range(1200)])
+    db.close()
+    db2 = store.open()
+    for i in (0, 599, 1199):
+        _check_round_trip(db2.posts.get(ids[i]))
+    db2.close()
+
+
+def test_threads_lose_no_writes(store):
+    import threading
+    a, b = store.open(), store.open()
+    a.counters.create({"$id": "c", "n": 0})
+    errors = []
+
+    def work(db, tag):
+        try:
+            for i in range(10):
+                db.counters.update("c", {"$inc": {"n": 1}})
+                db.items.create({"tag": tag, "i": i})
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(d, f"{k}{j}"))
+               for k, d in (("a", a), ("b", b)) for j in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert a.counters.get("c")["n"] == 40 and b.counters.get("c")["n"] == 40
+    assert a.counters.get("c")["version"] == 41
+    assert a.items.count() == 40
+
+
+def test_value_changes_that_look_equal_are_changes(db):
+    db.posts.create({"$id": "a", "x": 0.0, "z": {"y": 1, "x": 2}, "n": math.nan, "b": b"x"})
+    e = db.posts.update("a", {"$set": {"x": -0.0}})
+    assert e["version"] == 2 and same(e["x"], -0.0)
+    e = db.posts.update("a", {"$set": {"z": {"x": 2, "y": 1}}})   # key order is kept: a change
+    assert e["version"] == 3 and list(e["z"]) == ["x", "y"]
+    assert db.posts.update("a", {"$set": {"n": math.nan}})["version"] == 3
+    assert db.posts.update("a", {"$set": {"b": b"x"}})["version"] == 3
+
+
+def test_returned_entities_are_independent_copies(db):
+    src = {"$id": "a", "tags": ["t"], "meta": {"k": 1}}
+    e = db.posts.create(src)
+    src["tags"].append("INPUT")
+    src["meta"]["k"] = "INPUT"
+    e["tags"].append("RET")
+    e["meta"]["k"] = "RET"
+    e["extra"] = 1
+    got = db.posts.get("a")
+    got["tags"].append("GET")
+    got["meta"]["k2"] = "GET"
+    for r in db.posts.find():
+        r["tags"].append("FIND")
+    h = db.posts.history("a")
+    h[0]["after"]["tags"].append("HIST")
+    fresh = db.posts.get("a")
+    assert fresh["tags"] == ["t"] and fresh["meta"] == {"k": 1} and "extra" not in fresh
+    assert db.posts.find()[0]["tags"] == ["t"]
+    assert db.posts.history("a")[0]["after"]["tags"] == ["t"]
+
+
+def test_update_input_is_not_aliased(db):
+    db.posts.create({"$id": "a"})
+    val = {"list": [1, 2]}
+    db.posts.update("a", {"$set": {"v": val}})
+    val["list"].append(3)
+    assert db.posts.get("a")["v"] == {"list": [1, 2]}
+
+
+def test_filter_with_naive_datetime(db):
+    t = datetime(2021, 6, 1, 12, 0)
+    db.posts.create({"$id": "a", "t": t})
+    assert db.posts.count({"t": t}) == 1
+    assert db.posts.count({"t": t.replace(tzinfo=UTC)}) == 1
+    assert db.posts.count({"t": {"$gt": t - timedelta(seconds=1)}}) == 1
+
+
+def test_derived_name_is_a_str(db):
+    """API.md's Entities table: `name` is a str (input name, else title, else label, else the
+    local id)."""
+    bad = []
+    for doc in ({"title": 5}, {"label": None}, {"title": ["x"]}, {"title": {"en": "Hi"}},
+                {"label": 1.5}):
+        e = db.posts.create(doc)
+        if not isinstance(e["name"], str) or not isinstance(db.posts.get(e["$id"])["name"], str):
+            bad.append((doc, e["name"]))
+    assert bad == []
+
+
+def test_explicit_non_str_name_is_rejected_or_a_str(db, store):
+    bad = []
+    for name in (5, None, ["x"], {"a": 1}):
+        files = store.files()
+        try:
+            e = db.posts.create({"name": name})
+        except ValidationError:
+            assert store.files() == files
+        else:
+            if not isinstance(e["name"], str):
+                bad.append((name, e["name"]))
+    assert bad == []
+
+
+def test_restore_of_a_live_entity_changes_nothing(db):
+    e = db.posts.create({"$id": "a", "x": 1})
+    r = db.posts.restore("a")
+    assert r == e
+    assert len(db.posts.history("a")) == 1
+
+
+def test_missing_field_stays_missing_through_sort_and_project(db):
+    db.posts.create_many([{"$id": "a", "x": 1}, {"$id": "b"}])
+    for r in (db.posts.find(sort={"x": 1}), db.posts.find(sort={"x": -1}, project={"x": 1}),
+              db.posts.find({"x": None})):
+        for e in r:
+            if e["$id"] == "posts/b":
+                assert "x" not in e
+
+
+def test_many_commits_then_reopen(store):
+    db = store.open()
+    v1 = db.posts.create({"$id": "a", "n": 0})
+    for _ in range(70):
+        db.posts.update("a", {"$inc": {"n": 1}})
+    mid = db.posts.history("a")[35]
+    db.close()
+    db2 = store.open()
+    assert db2.posts.get("a")["n"] == 70 and db2.posts.get("a")["version"] == 71
+    assert db2.posts.get("a", as_of=v1["createdAt"]) == v1
+    assert db2.posts.get("a", as_of=mid["ts"]) == mid["after"]
+    assert len(db2.posts.history("a")) == 71
     db2.close()

@@ -210,13 +210,18 @@ def _pages(coll, page_size, **kw):
     {"opt": 1},
     {"opt": -1},
     {"mixed": 1},
+    {"mixed": -1},
     {"arr": -1},
+    {"arr": 1},
+    {"sub.k": 1},
+    [("num", -1), ("g", 1)],
 ])
 def test_cursor_pages_never_repeat_or_skip(db, sort):
     docs = []
     for i in range(57):
         d = {"g": i % 4, "h": (i * 7) % 3, "mixed": [1, "x", None, 2.5, True][i % 5],
-             "arr": [i % 3, i % 5]}
+             "arr": [i % 3, i % 5], "sub": {"k": i % 6},
+             "num": [float("nan"), -0.0, 0, 0.0, 1, 1.0, True, 2**63 - 1, -(2**63)][i % 9]}
         if i % 3:
             d["opt"] = i % 2
         docs.append(d)
@@ -376,3 +381,60 @@ def test_find_bad_arguments(people):
     c = people.find(limit=2, sort={"age": 1}).next_cursor
     with pytest.raises(QueryError):
         people.find(limit=2, sort={"name": 1}, cursor=c)
+
+
+# =========================================================================================
+# aggregate
+# =========================================================================================
+def test_aggregate_basic_stages(people):
+    out = people.aggregate([
+        {"$match": {"city": {"$exists": True}}},
+        {"$group": {"_id": "$city", "n": {"$sum": 1}}},
+        {"$sort": {"n": -1, "_id": 1}},
+    ])
+    assert out == [{"_id": "Oslo", "n": 2}, {"_id": "Rome", "n": 2}, {"_id": "Lima", "n": 1}]
+    assert people.aggregate([{"$match": {"age": 25}}, {"$count": "c"}]) == [{"c": 2}]
+    out = people.aggregate([{"$unwind": "$tags"}, {"$sort": {"tags": 1, "name": 1}},
+                            {"$skip": 1}, {"$limit": 2}, {"$project": {"tags": 1, "name": 1}}])
+    assert [(d["name"], d["tags"]) for d in out] == [("Dee", "a"), ("Ann", "b")]
+
+
+def test_aggregate_excludes_soft_deleted(people):
+    people.delete("p01")
+    assert people.aggregate([{"$count": "c"}]) == [{"c": 5}]
+
+
+def test_sort_numbers_exactly(db):
+    vals = {"a": 2**63 - 1, "b": 2.0**63, "c": -(2**63), "d": -(2.0**63), "e": 2**53 + 1,
+            "f": 2.0**53, "g": float("nan"), "h": -0.0, "i": 0, "j": float("inf"),
+            "k": float("-inf")}
+    db.nums.create_many([{"$id": k, "v": v} for k, v in vals.items()])
+    got = [e["$id"].split("/")[1] for e in db.nums.find(sort={"v": 1})]
+    # NaN lowest; -inf; -2**63 == -2.0**63 (tie -> $id); 0 == -0.0 (tie -> $id); ...
+    assert got == ["g", "k", "c", "d", "h", "i", "f", "e", "a", "b", "j"]
+
+
+def test_numeric_equality_across_int_and_float_but_not_bool(db):
+    db.vals.create_many([{"$id": "i", "v": 1}, {"$id": "f", "v": 1.0}, {"$id": "t", "v": True},
+                         {"$id": "s", "v": "1"}])
+    assert ids(db.vals.find({"v": 1})) == ["vals/f", "vals/i"]
+    assert ids(db.vals.find({"v": 1.0})) == ["vals/f", "vals/i"]
+    assert ids(db.vals.find({"v": True})) == ["vals/t"]
+    assert ids(db.vals.find({"v": {"$gte": 1}})) == ["vals/f", "vals/i"]
+
+
+def test_find_by_id_include_deleted(db):
+    db.posts.create({"$id": "a"})
+    db.posts.delete("a")
+    assert ids(db.posts.find({"$id": "posts/a"})) == []
+    assert ids(db.posts.find({"$id": "posts/a"}, include_deleted=True)) == ["posts/a"]
+    assert db.posts.count({"$id": "posts/a"}, include_deleted=True) == 1
+    assert ids(db.posts.find({"$id": {"$eq": "posts/a"}}, include_deleted=True)) == ["posts/a"]
+
+
+def test_large_result_set(db):
+    db.many.create_many([{"i": i, "g": i % 10} for i in range(1500)])
+    assert db.many.count() == 1500
+    assert db.many.count({"g": 3}) == 150
+    r = db.many.find({"g": 3}, sort={"i": -1}, limit=5)
+    assert [e["i"] for e in r] == [1493, 1483, 1473, 1463, 1453] and r.total == 150

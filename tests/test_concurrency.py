@@ -258,8 +258,8 @@ def test_update_many_is_serializable(tmp_path: Any, preloaded: int) -> None:
         assert db.jobs.count({"status": "new"}) == 0
         # history: one create and exactly one update per job
         sample = sorted(expected)
-        if len(sample) > 300:
-            sample = sample[:40] + sample[-140:]
+        if len(sample) > 400:  # all inline-created jobs, and a sample of the bulk ones
+            sample = [i for i in sample if "/q" not in i] + sample[-200:]
         twice = []
         for eid in sample:
             ops = [h["op"] for h in db.jobs.history(eid)]

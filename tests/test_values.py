@@ -362,3 +362,26 @@ def test_any_valid_document_roundtrips_exactly(doc: dict) -> None:
 def test_any_valid_value_roundtrips_through_encode_value(value: Any) -> None:
     v = validate_value(value)
     assert same(decode_value(loads(dumps(encode_value(v)))), v)
+
+
+def test_tag_lookalike_keys_in_text_are_harmless() -> None:
+    # keys ending in "$d"/"$f"/"$b" make the tag regex fire: the walk must change nothing
+    doc = {"x$d": 1, "y$f": [1.5, {"z$b": "s"}], "t": datetime(2020, 1, 1, tzinfo=UTC)}
+    assert same(roundtrip(doc), doc)
+    assert same(roundtrip({"x$d": {"a": 1}}), {"x$d": {"a": 1}})
+
+
+def test_bad_keys_are_never_remembered_as_good() -> None:
+    for _ in range(3):
+        for key in ("$k", "a.b", "\udc00"):
+            invalid({key: 1}, ErrorCode.INVALID_INPUT)
+    assert validate_document({"k": 1, "a": {"k": 2}}) == {"k": 1, "a": {"k": 2}}
+
+
+def test_encode_doc_on_unvalidated_input_names_the_problem() -> None:
+    for bad, code in (({"a": [{1, 2}]}, ErrorCode.INVALID_TYPE),
+                      ({"a": [2**64 * 4]}, ErrorCode.INVALID_INPUT),
+                      ({"a": ["\ud800"]}, ErrorCode.INVALID_INPUT)):
+        with pytest.raises(ValidationError) as info:
+            encode_doc(bad)
+        assert info.value.code == code and info.value.context["field"] == "a.0"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..entity import Row
@@ -145,6 +146,21 @@ EVENTS_SCHEMA = pa.schema([
 ])
 
 
+def str_array(values: list[str | None]) -> pa.Array:
+    """A string array from Python strings, about twice as fast as ``pa.array`` for long
+    strings: one join of the UTF-8 bytes and one offsets buffer."""
+    if len(values) < 64 or None in values:
+        return pa.array(values, type=pa.string())
+    encoded = [v.encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
+              out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        return pa.array(values, type=pa.string())
+    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets.astype(np.int32)),
+                                       pa.py_buffer(b"".join(encoded)))
+
+
 def rows_to_table(rows: list[Row], *, keep_seq: bool) -> pa.Table:
     """Rows → Arrow table in DATA_SCHEMA (``keep_seq=False`` writes null ``_seq``)."""
     def ts(values: list[int | None]) -> pa.Array:
@@ -162,7 +178,7 @@ def rows_to_table(rows: list[Row], *, keep_seq: bool) -> pa.Table:
         pa.array([r.deleted_by for r in rows], type=pa.string()),
         pa.array([r.seq if keep_seq else None for r in rows], type=pa.int64()),
         pa.array([r.tomb for r in rows], type=pa.bool_()),
-        pa.array([r.doc for r in rows], type=pa.string()),
+        str_array([r.doc for r in rows]),
     ]
     return pa.Table.from_arrays(cols, schema=DATA_SCHEMA)
 
@@ -201,7 +217,7 @@ def events_to_table(events: list[Event], *, keep_seq: bool) -> pa.Table:
         pa.array([None if e.before is None else e.before[10] for e in events], type=pa.string()),
         pa.array([None if e.after is None else dumps(e.after[:10]).decode() for e in events],
                  type=pa.string()),
-        pa.array([None if e.after is None else e.after[10] for e in events], type=pa.string()),
+        str_array([None if e.after is None else e.after[10] for e in events]),
     ]
     return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
 

@@ -8,6 +8,7 @@ it commits on top of, which makes writes serializable without any lock in the st
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -25,6 +26,8 @@ from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_D
 from .index import INLINE, read_ids
 from .snapshot import Snapshot
 from .state import TableState
+
+log = logging.getLogger("parquedb.engine")
 
 Build = Callable[[Snapshot, WriteBatch], Any]
 
@@ -289,7 +292,10 @@ class Table:
                     or len(cs.events) > s.compact_inline_rows or small > s.compact_small_files):
                 from .compaction import compact_collection
 
-                compact_collection(self, c, full=False)
+                try:
+                    compact_collection(self, c, full=False)
+                except Exception:  # the write itself is committed: never fail it here
+                    log.warning("automatic compaction of %s failed", c, exc_info=True)
 
     def write_checkpoint(self) -> None:
         state = self.snapshot.state

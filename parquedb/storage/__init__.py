@@ -8,6 +8,7 @@ from ..errors import ConfigurationError
 from .base import FileMeta, Storage
 from .fsspec_store import FsspecStorage
 from .local import LocalStorage
+from .memory import MemoryStorage
 from .paths import check_key, join
 
 
@@ -20,10 +21,9 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
     if scheme == "file":
         return LocalStorage(rest, **opts)
     if scheme == "memory":
-        import fsspec
-
         name = rest.strip("/") or "default"
-        return FsspecStorage(fsspec.filesystem("memory"), f"/{name}", uri=f"memory://{name}")
+        check_key(name.replace("/", "_"))
+        return MemoryStorage(name)
     if scheme in ("s3", "s3a", "r2"):
         try:
             import s3fs
@@ -42,5 +42,5 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
     raise ConfigurationError(f"unsupported storage scheme {scheme!r}", scheme=scheme)
 
 
-__all__ = ["FileMeta", "FsspecStorage", "LocalStorage", "Storage", "check_key", "join",
+__all__ = ["FileMeta", "FsspecStorage", "LocalStorage", "MemoryStorage", "Storage", "check_key", "join",
            "open_storage"]

@@ -1,0 +1,426 @@
+"""Durability: kill -9 at random moments, and the fsyncs that make a commit survive power loss.
+
+API.md: "A write is durable when its call returns." A child process (tests/workers/
+crash_child.py) runs a deterministic script of writes (tests/workers/crash_ops.py) and appends
+the number of each operation to a file only after the call returned. The parent kills it with
+SIGKILL at a random moment, reopens the store and checks that it opens, that it holds exactly
+the acknowledged operations (plus, possibly, the one that was in flight: all of it or none of
+it), that its answers agree with each other, and that writing still works.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+from unittest import mock
+
+import pytest
+
+import parquedb
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKERS = os.path.join(HERE, "workers")
+sys.path.insert(0, WORKERS)
+import crash_ops  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SYSTEM = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt", "updatedBy",
+          "deletedAt", "deletedBy"}
+
+
+# -- observing a store -------------------------------------------------------------------
+def observe(root: str, collections: list[str]) -> crash_ops.Model:
+    """Open the store afresh and read it back as a model; check its answers agree."""
+    db = parquedb.connect(root)
+    try:
+        out: crash_ops.Model = {}
+        for c in collections:
+            ents = list(db[c].find(include_deleted=True))
+            ids = [e["$id"] for e in ents]
+            dup = [i for i, n in Counter(ids).items() if n > 1]
+            assert not dup, f"{c}: find() returns {len(dup)} ids twice, e.g. {dup[:3]}"
+            live = [e for e in ents if "deletedAt" not in e]
+            assert db[c].count() == len(live), f"{c}: count() disagrees with find()"
+            assert len(db[c].find()) == len(live)
+            coll = out[c] = {}
+            for e in ents:
+                coll[e["$id"].split("/", 1)[1]] = {
+                    "doc": {k: v for k, v in e.items() if k not in SYSTEM},
+                    "v": e["version"], "del": "deletedAt" in e}
+            rnd = random.Random(len(ents))
+            for e in rnd.sample(ents, min(len(ents), 25)):  # point lookups agree with the scan
+                assert db[c].get(e["$id"], include_deleted=True) == e
+        return out
+    finally:
+        db.close()
+
+
+def diff(expected: crash_ops.Model, got: crash_ops.Model) -> str:
+    lines = []
+    for c in sorted(set(expected) | set(got)):
+        a, b = expected.get(c, {}), got.get(c, {})
+        missing = sorted(set(a) - set(b))
+        extra = sorted(set(b) - set(a))
+        changed = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+        if missing:
+            lines.append(f"{c}: {len(missing)} missing, e.g. {missing[:3]}")
+        if extra:
+            lines.append(f"{c}: {len(extra)} unexpected, e.g. {extra[:3]}")
+        for k in changed[:3]:
+            lines.append(f"{c}/{k}: expected {a[k]}, got {b[k]}")
+        if len(changed) > 3:
+            lines.append(f"{c}: {len(changed)} differ")
+    return "\n".join(lines)
+
+
+# -- the kill loop -----------------------------------------------------------------------
+def read_acks(path: str) -> tuple[bool, list[int], list[int]]:
+    """(ready, acknowledged op numbers, op numbers announced as started)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read().decode()
+    except FileNotFoundError:
+        return False, [], []
+    lines = data.split("\n")[:-1]  # a line counts only when complete
+    ready = bool(lines) and lines[0] == "ready"
+    acked = [int(x) for x in lines[1:] if not x.startswith("start ")]
+    started = [int(x.split()[1]) for x in lines[1:] if x.startswith("start ")]
+    return ready, acked, started
+
+
+def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
+                delay: tuple[float, float] = (0.05, 0.5),
+                aim: tuple[float, float] | None = None) -> dict[str, Any]:
+    """``rounds`` child runs, each killed ``delay`` seconds after it is ready; with ``aim``,
+    every other round is instead killed ``aim`` seconds after a slow operation (compaction,
+    bulk write) announced its start, so kills land inside those."""
+    root = str(tmp_path / "db")
+    rnd = random.Random(seed)
+    model: crash_ops.Model = {}
+    db = parquedb.connect(root)
+    for o in crash_ops.seed_ops(mode):
+        crash_ops.run(db, o)
+        model = crash_ops.apply(model, o)
+    db.close()
+    colls = sorted({crash_ops.op(mode, i)[1] for i in range(8) if len(crash_ops.op(mode, i)) > 1}
+                   | set(model))
+    stats: dict[str, Any] = {"acked": 0, "in_flight_committed": 0, "rounds": rounds,
+                             "killed_in": Counter()}
+    nxt = 0
+    for r in range(rounds):
+        ack = str(tmp_path / f"ack-{r}")
+        err = open(tmp_path / f"stderr-{r}", "w+b")
+        child = subprocess.Popen([sys.executable, os.path.join(WORKERS, "crash_child.py"),
+                                  root, mode, str(nxt), ack], stdout=subprocess.DEVNULL,
+                                 stderr=err)
+        try:
+            deadline = time.monotonic() + 60
+            while not read_acks(ack)[0]:  # connected and warmed up
+                if child.poll() is not None or time.monotonic() > deadline:
+                    err.seek(0)
+                    raise AssertionError(f"round {r}: the child did not start:\n"
+                                         f"{err.read().decode()[-3000:]}")
+                time.sleep(0.01)
+            if aim is not None and r % 2 == 1:
+                while not read_acks(ack)[2]:  # wait for a slow operation to start
+                    if child.poll() is not None or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.002)
+                wait = rnd.uniform(*aim)
+            else:
+                wait = rnd.uniform(*delay)
+            time.sleep(wait)
+            if child.poll() is not None:
+                err.seek(0)
+                raise AssertionError(f"round {r}: the child failed before the kill:\n"
+                                     f"{err.read().decode()[-3000:]}")
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            err.close()
+        assert child.returncode == -signal.SIGKILL
+
+        _, acked, _ = read_acks(ack)
+        assert acked == list(range(nxt, nxt + len(acked))), acked[:10]
+        for i in acked:
+            model = crash_ops.apply(model, crash_ops.op(mode, i))
+        last = nxt + len(acked) - 1
+        in_flight = crash_ops.op(mode, last + 1)
+        with_in_flight = crash_ops.apply(model, in_flight, copy_first=True)
+        stats["killed_in"][in_flight[0]] += 1
+        stats.setdefault("log", []).append((r, round(wait, 3), len(acked), in_flight[0]))
+
+        try:
+            got = observe(root, colls)
+        except Exception as e:
+            raise AssertionError(f"round {r}: the store does not open or read after kill -9 "
+                                 f"(last acknowledged op {last}, in flight {in_flight[:3]}): "
+                                 f"{type(e).__name__}: {e}") from e
+        if got == model:
+            nxt = last + 1
+        elif got == with_in_flight:
+            model, nxt = with_in_flight, last + 2
+            stats["in_flight_committed"] += 1
+        else:
+            raise AssertionError(
+                f"round {r}: the store is not the acknowledged state (last acknowledged op "
+                f"{last}; op in flight {in_flight[:3]} neither fully absent nor present):\n"
+                + diff(model, got))
+        stats["acked"] += len(acked)
+
+        db = parquedb.connect(root)  # writing works after the crash
+        try:
+            db.probe.create({"$id": f"r{r}", "round": r})
+            assert db.probe.get(f"r{r}")["round"] == r
+            assert db.probe.count() == r + 1
+        finally:
+            db.close()
+
+    # after all the crashes: maintenance works and changes no answer
+    db = parquedb.connect(root)
+    try:
+        db.compact()
+        assert observe(root, colls) == model
+        db.vacuum(retain=timedelta(0), force=True)  # drops the crashed writers' orphans
+    finally:
+        db.close()
+    assert observe(root, colls) == model, diff(model, observe(root, colls))
+    db = parquedb.connect(root)
+    try:
+        db.probe.create({"$id": "final"})
+        assert db.probe.count() == rounds + 1
+        tmp_left = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                    if f.startswith(".tmp-")]
+        assert not tmp_left, f"vacuum left temporaries: {tmp_left[:3]}"
+    finally:
+        db.close()
+    print(f"{mode}: {stats}")
+    return stats
+
+
+def test_kill9_during_creates_updates_deletes(tmp_path: Any) -> None:
+    stats = kill_rounds(tmp_path, "create", rounds=5, seed=1)
+    assert stats["acked"] > 30  # the child really was killed in the middle of its work
+
+
+def test_kill9_during_bulk_create_many(tmp_path: Any) -> None:
+    """create_many of 1200 documents: data files are written before the commit."""
+    stats = kill_rounds(tmp_path, "bulk", rounds=4, seed=2, delay=(0.05, 0.5), aim=(0.0, 0.1))
+    assert stats["killed_in"]["create_many"] >= 1, stats
+
+
+def test_kill9_during_updates_and_bulk_update_many(tmp_path: Any) -> None:
+    """$set on a few entities, and update_many over 1100 entities (all or nothing)."""
+    stats = kill_rounds(tmp_path, "update", rounds=4, seed=3, aim=(0.0, 0.3))
+    assert stats["acked"] > 10
+
+
+def test_kill9_during_compaction(tmp_path: Any) -> None:
+    """db.compact() every 8th operation over 4000+ rows: kills land inside compactions."""
+    stats = kill_rounds(tmp_path, "compact", rounds=6, seed=4, delay=(0.2, 1.0),
+                        aim=(0.0, 0.15))
+    assert stats["acked"] > 5
+    assert stats["killed_in"]["compact"] >= 1, stats  # some kills landed inside compaction
+
+
+# -- fsync ---------------------------------------------------------------------------------
+class SyscallLog:
+    """Records fsync/fdatasync (with the path of the fd), link, replace and rename calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+        self.real = {n: getattr(os, n) for n in ("fsync", "fdatasync", "link", "replace",
+                                                  "rename", "mkdir")}
+
+    def _sync(self, name: str) -> Any:
+        real = self.real[name]
+
+        def spy(fd: int) -> None:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            real(fd)
+            self.calls.append(("sync", path, ""))
+        return spy
+
+    def _move(self, name: str) -> Any:
+        real = self.real[name]
+
+        def spy(src: Any, dst: Any, *a: Any, **k: Any) -> None:
+            real(src, dst, *a, **k)
+            self.calls.append((name, os.path.abspath(src), os.path.abspath(dst)))
+        return spy
+
+    def _mkdir(self, path: Any, *a: Any, **k: Any) -> None:
+        self.real["mkdir"](path, *a, **k)
+        self.calls.append(("mkdir", os.path.abspath(path), ""))
+
+    def new_dirs_synced_before(self, end: int, inside: str | None = None) -> None:
+        """Every directory made before call ``end`` (only those strictly inside ``inside``,
+        if given) has its parent fsynced after the mkdir and before ``end`` (else the
+        directory, and all in it, can vanish on power loss)."""
+        for i, c in enumerate(self.calls[:end]):
+            if c[0] != "mkdir" or (inside is not None and not c[1].startswith(inside + os.sep)):
+                continue
+            parent = os.path.dirname(c[1])
+            assert any(s[0] == "sync" and s[1] == parent for s in self.calls[i + 1:end]), \
+                f"new directory {c[1]} is not made durable (no fsync of {parent}) in time"
+
+    def __enter__(self) -> "SyscallLog":
+        self._patches = [mock.patch(f"os.{n}", side_effect=self._sync(n)) for n in ("fsync", "fdatasync")]
+        self._patches += [mock.patch(f"os.{n}", side_effect=self._move(n))
+                          for n in ("link", "replace", "rename")]
+        self._patches.append(mock.patch("os.mkdir", side_effect=self._mkdir))
+        for p in self._patches:
+            p.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for p in self._patches:
+            p.stop()
+
+    def index(self, kind: str, pred: Any) -> int:
+        for i, c in enumerate(self.calls):
+            if c[0] == kind and pred(c):
+                return i
+        raise AssertionError(f"no {kind} call matching; calls:\n" + "\n".join(map(str, self.calls)))
+
+
+def _check_published_durably(log: SyscallLog, dst: str, before: int | None = None) -> int:
+    """``dst`` was published from a synced file, and its directory synced after; returns the
+    index of that directory sync (which must come before ``before`` if given)."""
+    pub = log.index("link", lambda c: c[2] == dst) if any(
+        c[0] == "link" and c[2] == dst for c in log.calls) else log.index(
+        "replace", lambda c: c[2] == dst)
+    src = log.calls[pub][1]
+    file_sync = log.index("sync", lambda c: c[1] in (src, dst))
+    assert file_sync < pub, f"{dst}: the file is synced only after it is published"
+    d = os.path.dirname(dst)
+    dir_syncs = [i for i, c in enumerate(log.calls) if c[0] == "sync" and c[1] == d and i > pub]
+    assert dir_syncs, (f"{dst}: its directory {d} is never fsynced after the file was "
+                       f"published: the new name can vanish on power loss")
+    if before is not None:
+        assert dir_syncs[0] < before, f"{dst}: the directory sync comes after {log.calls[before]}"
+    return dir_syncs[0]
+
+
+def _log_files(root: str) -> set[str]:
+    return {f for f in os.listdir(os.path.join(root, "_log")) if not f.startswith((".", "_"))}
+
+
+def test_single_create_fsyncs_commit_file_and_directory(tmp_path: Any) -> None:
+    root = os.path.realpath(str(tmp_path / "db"))
+    db = parquedb.connect(root)
+    try:
+        db.items.create({"$id": "warm"})
+        known = _log_files(root)
+        with SyscallLog() as log:
+            db.items.create({"$id": "x", "v": 1})
+        new = _log_files(root) - known
+        assert len(new) == 1
+        _check_published_durably(log, os.path.join(root, "_log", new.pop()))
+    finally:
+        db.close()
+
+
+def test_first_write_fsyncs_new_directories(tmp_path: Any) -> None:
+    """On a new store, the directories that the first commit creates are made durable too."""
+    root = os.path.realpath(str(tmp_path / "db"))
+    with SyscallLog() as log:
+        db = parquedb.connect(root)
+        db.items.create({"$id": "x"})
+    db.close()
+    commit = os.path.join(root, "_log", sorted(_log_files(root))[0])
+    _check_published_durably(log, commit)
+    _check_published_durably(log, os.path.join(root, "_parquedb.json"))
+    made = {c[1] for c in log.calls if c[0] == "mkdir"}
+    assert os.path.join(root, "_log") in made, made
+    # the _log directory entry lives in root: root is synced after _log is made
+    log.new_dirs_synced_before(log.index("link", lambda c: c[2] == commit), inside=root)
+
+
+def test_new_store_folder_itself_is_durable(tmp_path: Any) -> None:
+    """connect() creates the store's folder; the first acknowledged write is durable only if
+    that folder's entry in its parent is, too (fsync of the parent after mkdir)."""
+    root = os.path.realpath(str(tmp_path / "db"))
+    with SyscallLog() as log:
+        db = parquedb.connect(root)
+        db.items.create({"$id": "x"})
+    db.close()
+    commit = os.path.join(root, "_log", sorted(_log_files(root))[0])
+    assert root in {c[1] for c in log.calls if c[0] == "mkdir"}
+    log.new_dirs_synced_before(log.index("link", lambda c: c[2] == commit))
+
+
+def test_bulk_commit_makes_data_files_durable_before_publishing(tmp_path: Any) -> None:
+    """A commit that references Parquet files may only be published once those files (and
+    their directory entries) are durable: after power loss a commit must not name a file
+    that is gone."""
+    root = os.path.realpath(str(tmp_path / "db"))
+    db = parquedb.connect(root)
+    try:
+        db.items.create({"$id": "warm"})
+        known = _log_files(root)
+        with SyscallLog() as log:
+            db.items.create_many([{"k": i} for i in range(1500)])
+        new = _log_files(root) - known
+        assert len(new) == 1
+        commit = os.path.join(root, "_log", new.pop())
+        publish = log.index("link", lambda c: c[2] == commit)
+        _check_published_durably(log, commit)
+        parquets = {c[2] for c in log.calls if c[0] in ("link", "replace", "rename")
+                    and c[2].endswith(".parquet")}
+        assert {os.path.basename(os.path.dirname(p)) for p in parquets} == {"data", "events"}
+        for p in parquets:
+            _check_published_durably(log, p, before=publish)
+        # items/, items/data/, items/events/ were made by this call: durable before publishing
+        assert os.path.join(root, "items", "data") in {c[1] for c in log.calls if c[0] == "mkdir"}
+        log.new_dirs_synced_before(publish)
+    finally:
+        db.close()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_strace_commit_is_synced_before_the_call_returns(tmp_path: Any) -> None:
+    """The same check at the system-call level, in a real child process: between the start
+    of create() and its return, the temporary commit file is fsynced, linked to
+    _log/<seq>.json, and then the _log directory is fsynced."""
+    root = os.path.realpath(str(tmp_path / "db"))
+    parquedb.connect(root).close()
+    script = ("import os, parquedb\n"
+              f"db = parquedb.connect({root!r})\n"
+              "db.items.create({'$id': 'warm'})\n"
+              "os.write(1, b'BEGIN\\n')\n"
+              "db.items.create({'$id': 'x'})\n"
+              "os.write(1, b'RETURNED\\n')\n")
+    trace = str(tmp_path / "trace")
+    res = subprocess.run(["strace", "-f", "-y", "-qq", "-o", trace, "-e",
+                          "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write",
+                          sys.executable, "-c", script], capture_output=True, timeout=60)
+    if res.returncode != 0 and b"ptrace" in res.stderr:
+        pytest.skip("ptrace is not permitted here")
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    lines = open(trace).read().splitlines()
+    begin = next(i for i, ln in enumerate(lines) if "BEGIN\\n" in ln and "write(1" in ln)
+    end = next(i for i, ln in enumerate(lines) if "RETURNED\\n" in ln and "write(1" in ln)
+    window = lines[begin:end]
+    log_dir = os.path.join(root, "_log")
+    links = [i for i, ln in enumerate(window) if ("link(" in ln or "linkat(" in ln)
+             and f'"{log_dir}/0' in ln and "= 0" in ln]
+    assert len(links) == 1, "\n".join(window)
+    link = window[links[0]]
+    tmp = link.split('"')[1]
+    synced = [i for i, ln in enumerate(window) if ("fsync(" in ln or "fdatasync(" in ln)]
+    assert any(f"<{tmp}>" in window[i] and i < links[0] for i in synced), \
+        "the commit file is not fsynced before it is published:\n" + "\n".join(window)
+    assert any(f"<{log_dir}>" in window[i] and i > links[0] for i in synced), \
+        "the _log directory is not fsynced after the commit is published:\n" + "\n".join(window)
