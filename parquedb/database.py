@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .collection import Collection
 from .engine import Table
@@ -17,6 +17,9 @@ from .errors import ConfigurationError, ErrorCode, ValidationError
 from .observability import HookRegistry
 from .storage import open_storage
 from .transaction import Transaction
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_PATH = "parquedb-data"
 
@@ -76,6 +79,17 @@ class Database:
                 self._table.refresh()
                 return self._table.snapshot.live_collections()
         return self._run("query", "list_collections", None, go)
+
+    # -- SQL -------------------------------------------------------------------------------
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> "pa.Table":
+        """Read-only DuckDB SQL over every collection (a view of its current entities)."""
+        from .engine.sqlviews import run_user_sql
+
+        def go() -> Any:
+            with self._table.lock:
+                self._table.refresh()
+                return run_user_sql(self._table, query, params)
+        return self._run("query", "sql", None, go)
 
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager

@@ -164,7 +164,7 @@ class Row:
     """One stored version of an entity (or a hard-delete tombstone, ``tomb=True``)."""
 
     __slots__ = ("id", "type", "version", "created_at", "created_by", "updated_at",
-                 "updated_by", "deleted_at", "deleted_by", "seq", "tomb", "doc")
+                 "updated_by", "deleted_at", "deleted_by", "seq", "tomb", "doc", "obj")
 
     def __init__(self, id: str, type: str | None, version: int, created_at: int,
                  created_by: str | None, updated_at: int, updated_by: str | None,
@@ -182,6 +182,7 @@ class Row:
         self.seq = seq
         self.tomb = tomb
         self.doc = doc
+        self.obj: dict[str, Any] | None = None  # decoded doc, kept only while writing files
 
     def to_list(self) -> list[Any]:
         """Compact form inlined in commit files (``seq`` is implied by the commit)."""
@@ -193,6 +194,10 @@ class Row:
     def from_list(cls, v: list[Any], seq: int) -> "Row":
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], seq, bool(v[9]), v[10])
 
+    def doc_for_write(self) -> dict[str, Any]:
+        """The user fields for shredding (the write path's own dict when it has one)."""
+        return self.obj if self.obj is not None else self.user_doc()
+
     def user_doc(self) -> dict[str, Any]:
         return decode_doc(self.doc) if self.doc else {}
 
@@ -201,11 +206,19 @@ class Row:
         return self.deleted_at is not None
 
 
-def derive_name(local: str, doc: dict[str, Any]) -> Any:
+def derive_name(local: str, doc: dict[str, Any]) -> str:
+    """``name``, else ``title``, else ``label`` (the first that is a string), else the local id."""
     for key in ("name", "title", "label"):
-        if key in doc:
-            return doc[key]
+        value = doc.get(key)
+        if isinstance(value, str):
+            return value
     return local
+
+
+def check_name(doc: dict[str, Any]) -> None:
+    """``name`` is a string when a document sets it (the entity's display name)."""
+    if "name" in doc and not isinstance(doc["name"], str):
+        raise ValidationError("name must be a string", code=ErrorCode.INVALID_TYPE, field="name")
 
 
 def to_entity(row: Row, doc: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def decode_cursor(token: Any, spec: list[tuple[str, int]]) -> dict[str, Any]:
     """The sort fields of the last entity of the previous page."""
     if not isinstance(token, str):
         raise QueryError("cursor must be a string from FindResult.next_cursor",
-                         code=ErrorCode.INVALID_CURSOR)
+                         code=ErrorCode.QUERY_ERROR)
     try:
         payload = loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if [tuple(x) for x in payload["s"]] != [tuple(x) for x in spec]:
@@ -81,4 +81,4 @@ def decode_cursor(token: Any, spec: list[tuple[str, int]]) -> dict[str, Any]:
         return doc
     except Exception as e:
         raise QueryError("invalid cursor (it must come from a find with the same sort)",
-                         code=ErrorCode.INVALID_CURSOR, cause=e) from e
+                         code=ErrorCode.QUERY_ERROR, cause=e) from e

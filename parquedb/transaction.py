@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from .engine import WriteBatch
-from .entity import check_collection_name
+from .entity import check_collection_name, now_micros
 from .errors import CommitConflictError
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ class Transaction:
         with table.lock:
             table.refresh()
             self._start_seq = table.snapshot.seq
-            self._batch = WriteBatch(table.snapshot, table.snapshot.seq + 1, table.snapshot.state.ts + 1)
+            # staged entities carry the time of staging; the commit stamps its own time
+            self._batch = WriteBatch(table.snapshot, table.snapshot.seq + 1,
+                                     max(now_micros(), table.snapshot.state.ts + 1))
         self._plans: list[Callable[[WriteBatch], Any]] = []
         self._reads: set[tuple[str, str]] = set()
         self._scans: set[str] = set()

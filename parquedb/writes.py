@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import WriteBatch
-from .entity import RESERVED_FIELDS, Row, check_actor, local_id, new_ulid, type_name
+from .entity import RESERVED_FIELDS, Row, check_actor, check_name, local_id, new_ulid, type_name
 from .errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
 from .mutation import apply_update, update_is_noop
 from .values import encode_doc, validate_document, validate_value
@@ -21,12 +21,13 @@ from .entity import micros_to_datetime
 class PreparedDoc:
     """A validated, encoded document ready to become version 1 (done once, outside retries)."""
 
-    __slots__ = ("id", "type", "doc_text")
+    __slots__ = ("id", "type", "doc_text", "doc")
 
-    def __init__(self, eid: str, etype: str, doc_text: str) -> None:
+    def __init__(self, eid: str, etype: str, doc_text: str, doc: dict[str, Any]) -> None:
         self.id = eid
         self.type = etype
         self.doc_text = doc_text
+        self.doc = doc
 
 
 def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> PreparedDoc:
@@ -39,12 +40,14 @@ def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> Prep
     for key in user:
         if key in RESERVED_FIELDS:
             raise ValidationError(f"{key!r} is set by the database and cannot be written",
-                                  code=ErrorCode.RESERVED_FIELD, field=key, collection=collection)
+                                  code=ErrorCode.INVALID_INPUT, field=key, collection=collection)
     if etype is not None and not isinstance(etype, str):
         raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
     user = validate_document(user)
+    check_name(user)
     lid = local_id(collection, raw_id) if raw_id is not None else (new_id or new_ulid())
-    return PreparedDoc(f"{collection}/{lid}", etype or type_name(collection), encode_doc(user))
+    return PreparedDoc(f"{collection}/{lid}", etype or type_name(collection), encode_doc(user),
+                       user)
 
 
 def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) -> Row:
@@ -55,6 +58,7 @@ def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) 
                                  collection=collection, entity_id=prep.id)
     row = Row(prep.id, prep.type, 1, b.ts, actor, b.ts, actor, None, None, b.seq, False,
               prep.doc_text)
+    row.obj = prep.doc
     b.put(collection, row, "create", None, actor)
     return row
 
@@ -84,11 +88,13 @@ def stage_update(b: WriteBatch, collection: str, row: Row, update: dict[str, Any
     new_type = after.pop("$type", row.type)
     if not isinstance(new_type, str):
         raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
+    check_name(after)
     if new_type == row.type and update_is_noop(before, after):
         return None
     new = _successor(row, b, actor)
     new.type = new_type
     new.doc = encode_doc(after)
+    new.obj = after
     b.put(collection, new, "update", row, actor)
     return new
 

@@ -906,16 +906,24 @@ def test_vacuum_keeps_results_and_history(db):
     assert _full_state(db, ["posts", "users"]) == before
 
 
-def test_vacuum_forced_keeps_current_results(db):
+def test_vacuum_forced_keeps_current_results(store):
+    db = store.open()
     _populate(db)
     before = _full_state(db, ["posts", "users"])
     db.compact()
     time.sleep(0.01)
     db.vacuum(retain=timedelta(0), force=True)
-    after = _full_state(db, ["posts", "users"])
-    for k in ("find", "find_deleted", "sorted", "filtered", "count", "count_deleted"):
-        assert after["posts"][k] == before["posts"][k], k
-        assert after["users"][k] == before["users"][k], k
+    db.close()
+    for _ in range(2):  # reopen, write, reopen again
+        handle = store.open()
+        after = _full_state(handle, ["posts", "users"])
+        for k in ("find", "find_deleted", "sorted", "filtered", "count", "count_deleted"):
+            assert after["posts"][k] == before["posts"][k], k
+            assert after["users"][k] == before["users"][k], k
+        handle.posts.create({"$id": "post-vacuum"})
+        assert handle.posts.get("post-vacuum") is not None
+        handle.posts.delete("post-vacuum", hard=True)
+        handle.close()
 
 
 def test_as_of_older_than_retained_history(db):

@@ -372,3 +372,72 @@ def test_polling_reader_never_behind_acknowledged_writes(tmp_path: Any) -> None:
         assert s["violations"] == 0, f"reader {wid}: stale read (acked, last, seen) = {s['first']}"
         assert s["last"] == n
         assert s["reads"] > 20, s  # the reader really raced the writer
+
+
+# -- compaction racing writers ---------------------------------------------------------------
+def test_compaction_racing_writers_changes_no_answer(tmp_path: Any) -> None:
+    """Two processes compact in a loop while two others create, update and bulk-create:
+    every acknowledged write survives exactly once, with its acknowledged value."""
+    root = str(tmp_path / "db")
+    parquedb.connect(root).close()
+    n = 40
+    q = CTX.Queue()
+    barrier = CTX.Barrier(4)
+    writers_done = CTX.Event()
+    wprocs = [CTX.Process(target=W.writer_with_updates, args=(root, w, n, q, barrier),
+                          daemon=True) for w in range(2)]
+    cprocs = [CTX.Process(target=W.compactor, args=(root, 10 + c, q, barrier, writers_done),
+                          daemon=True) for c in range(2)]
+    for p in wprocs + cprocs:
+        p.start()
+    msgs: list[tuple[Any, ...]] = []
+    summaries: dict[int, Any] = {}
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while len(summaries) < 4:
+            m = q.get(timeout=max(1.0, deadline - time.monotonic()))
+            if m[0] == "error":
+                raise AssertionError(f"worker {m[1]}:\n{m[2]}")
+            if m[0] == "done":
+                summaries[m[1]] = m[2]
+                if {0, 1} <= set(summaries):
+                    writers_done.set()
+            else:
+                msgs.append(m)
+    finally:
+        writers_done.set()
+        for p in wprocs + cprocs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    assert sum(summaries[c]["files_written"] for c in (10, 11)) > 0, summaries
+
+    expected: dict[str, tuple[int, int]] = {}  # id -> (v, version)
+    for kind, _, payload in msgs:
+        if kind == "c":
+            expected[f"docs/{payload}"] = (0, 1)
+        elif kind == "cm":
+            for eid in payload:
+                expected[eid] = (0, 1)
+        elif kind == "u":
+            eid, v = payload
+            expected[f"docs/{eid}"] = (v, expected[f"docs/{eid}"][1] + 1)
+    db = parquedb.connect(root)
+    try:
+        ents = list(db.docs.find())
+        ids = [e["$id"] for e in ents]
+        assert len(ids) == len(set(ids)), "duplicate entities after compaction"
+        got = {e["$id"]: (e["v"], e["version"]) for e in ents}
+        missing = set(expected) - set(got)
+        assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:3]}"
+        wrong = {k: (expected[k], got[k]) for k in expected if got[k] != expected[k]}
+        assert not wrong, f"{len(wrong)} entities not in their acknowledged state: " \
+                          f"{list(wrong.items())[:3]}"
+        assert set(got) == set(expected)
+        assert db.docs.count() == len(expected)
+        for eid in [k for k in expected if "-b" not in k][::5]:
+            hist = db.docs.history(eid)
+            assert [h["version"] for h in hist] == list(range(1, expected[eid][1] + 1)), \
+                (eid, [(h["op"], h["version"]) for h in hist])
+    finally:
+        db.close()

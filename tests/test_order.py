@@ -126,7 +126,7 @@ def test_normalize_sort_accepts_dicts_and_pairs():
 def test_normalize_sort_rejects_bad_specs(bad):
     with pytest.raises(QueryError) as info:
         normalize_sort(bad)
-    assert info.value.code == ErrorCode.INVALID_SORT
+    assert info.value.code == ErrorCode.QUERY_ERROR
 
 
 # -- sort_key ---------------------------------------------------------------------------------------

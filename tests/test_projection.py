@@ -109,4 +109,4 @@ def test_input_is_not_modified():
 def test_invalid_projections(bad):
     with pytest.raises(QueryError) as info:
         compile_projection(bad)
-    assert info.value.code == ErrorCode.INVALID_PROJECTION
+    assert info.value.code == ErrorCode.QUERY_ERROR

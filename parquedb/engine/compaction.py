@@ -11,11 +11,14 @@ import heapq
 import io
 from typing import Any, Callable, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..entity import Row, new_ulid
 from .datafiles import ROW_GROUP_SIZE
+from ..values import dumps
 from .format import DATA_SCHEMA, data_key, rows_to_table
+from .shred import ARROW_TYPES, FIELDS_META_KEY, field_types, merge_field_types, shred_columns
 
 TARGET_FILE_ROWS = 250_000
 WRITE_BATCH = ROW_GROUP_SIZE
@@ -64,6 +67,14 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
         idx = snap.index(collection)
         total_in = sum(f.rows for f in sources) + len(cs.rows)
 
+        # the output's shredded columns: the union of the sources' field types
+        types: dict[str, str] = field_types([r.user_doc() for r in cs.rows.values() if not r.tomb])
+        for f in sources:
+            types = merge_field_types(types, table.files.field_types(f.key))
+        shredded = [(k, ARROW_TYPES[t]) for k, t in types.items() if t in ARROW_TYPES]
+        schema = pa.schema(list(DATA_SCHEMA) + [pa.field(k, t) for k, t in shredded],
+                           metadata={FIELDS_META_KEY: dumps(types)})
+
         written: list[dict[str, Any]] = []
         rows_out = 0
         seen = 0
@@ -77,8 +88,15 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
                 return
             if writer is None:
                 buf = io.BytesIO()
-                writer = pq.ParquetWriter(buf, DATA_SCHEMA, compression="zstd")
-            writer.write_table(rows_to_table(pending, keep_seq=True), row_group_size=ROW_GROUP_SIZE)
+                writer = pq.ParquetWriter(buf, schema, compression="zstd")
+            tbl = rows_to_table(pending, keep_seq=True)
+            if shredded:
+                docs = [{} if r.tomb else r.user_doc() for r in pending]
+                for (name, typ), (_, arr) in zip(shredded, shred_columns(docs, dict(
+                        (k, types[k]) for k, _ in shredded))):
+                    tbl = tbl.append_column(pa.field(name, typ), arr)
+            writer.write_table(tbl.replace_schema_metadata(schema.metadata),
+                               row_group_size=ROW_GROUP_SIZE)
             pending = []
 
         def close_file() -> None:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from ..entity import Row, new_ulid
 from ..storage import Storage
+from .shred import read_field_types, with_shredded
 from .format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
                      rows_to_table, table_to_events, table_to_rows)
 
@@ -98,13 +99,17 @@ class DataFiles:
                 self._footers.popitem(last=False)
         return pf
 
+    def field_types(self, key: str) -> dict[str, str]:
+        """The top-level field types recorded when the file was written (see shred.py)."""
+        return read_field_types(self.parquet_file(key).schema_arrow)
+
     def read_columns(self, key: str, columns: list[str]) -> pa.Table:
         return self.parquet_file(key).read(columns=columns)
 
     def row_group(self, key: str, index: int) -> pa.Table:
         cached = self.cache.get(("rg", key, index))
         if cached is None:
-            cached = self.parquet_file(key).read_row_group(index)
+            cached = self.parquet_file(key).read_row_group(index, columns=DATA_SCHEMA.names)
             self.cache.put(("rg", key, index), cached, cached.nbytes)
         return cached
 
@@ -124,7 +129,7 @@ class DataFiles:
         """Yield ``(first row number, rows)`` batches: bounded memory whatever the file size."""
         pf = self.parquet_file(key)
         start = 0
-        for batch in pf.iter_batches(batch_size=SCAN_BATCH):
+        for batch in pf.iter_batches(batch_size=SCAN_BATCH, columns=DATA_SCHEMA.names):
             rows = table_to_rows(batch, default_seq)
             yield start, rows
             start += len(rows)
@@ -159,7 +164,9 @@ class DataFiles:
 
     def write_rows(self, collection: str, rows: list[Row], *, keep_seq: bool) -> tuple[str, int]:
         key = data_key(collection, new_ulid())
-        return key, self._write(key, rows_to_table(rows, keep_seq=keep_seq), ["$id"])
+        table = with_shredded(rows_to_table(rows, keep_seq=keep_seq),
+                              [None if r.tomb else r.doc_for_write() for r in rows])
+        return key, self._write(key, table, ["$id"])
 
     def write_events(self, collection: str, events: list[Event], *,
                      keep_seq: bool) -> tuple[str, int]:

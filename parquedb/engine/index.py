@@ -28,23 +28,34 @@ class IdIndex:
     def __init__(self, cs: CollectionState, files: DataFiles) -> None:
         self.files_version = cs.files_version
         self.entries: dict[str, tuple[int, Any]] = {}
+        # file key -> row numbers that are not the newest version of their $id (DuckDB scans
+        # anti-join them away; a file without stale rows is read as it is)
+        self.stale: dict[str, set[int]] = {}
         entries = self.entries
         for info in sorted(cs.files.values(), key=lambda f: f.seq):
             self.add_file(info.key, *read_ids(files, info.key, info.seq))
         for eid, row in cs.rows.items():
-            cur = entries.get(eid)
-            if cur is None or row.seq >= cur[0]:
-                entries[eid] = (row.seq, INLINE)
+            self.note_inline(eid, row.seq)
+
+    def _mark_stale(self, loc: Any) -> None:
+        if loc is not INLINE:
+            self.stale.setdefault(loc[0], set()).add(loc[1])
 
     def add_file(self, key: str, ids: list[str], seqs: list[int]) -> None:
         entries = self.entries
         for i, (eid, s) in enumerate(zip(ids, seqs)):
             cur = entries.get(eid)
-            if cur is None or s >= cur[0]:
+            if cur is None:
                 entries[eid] = (s, (key, i))
+            elif s >= cur[0]:
+                self._mark_stale(cur[1])
+                entries[eid] = (s, (key, i))
+            else:
+                self._mark_stale((key, i))
 
     def remove_file(self, key: str) -> None:
         """Drop entries still pointing into a removed file (tombstones compacted away)."""
+        self.stale.pop(key, None)
         dead = [eid for eid, (_, loc) in self.entries.items() if loc is not INLINE and loc[0] == key]
         for eid in dead:
             del self.entries[eid]
@@ -52,6 +63,8 @@ class IdIndex:
     def note_inline(self, eid: str, seq: int) -> None:
         cur = self.entries.get(eid)
         if cur is None or seq >= cur[0]:
+            if cur is not None:
+                self._mark_stale(cur[1])
             self.entries[eid] = (seq, INLINE)
 
     def get(self, eid: str) -> tuple[int, Any] | None:

@@ -38,8 +38,8 @@ class Settings:
     checkpoint_interval = 64          # commits between checkpoints
     inline_max_rows = 1000            # a batch larger than this goes to a data file
     inline_max_bytes = 1 << 20
-    compact_inline_bytes = 8 << 20    # flush inlined rows of a collection past this
-    compact_inline_rows = 20_000
+    compact_inline_bytes = 4 << 20    # flush inlined rows of a collection past this
+    compact_inline_rows = 4_000
     compact_small_files = 16          # merge small files past this many
     small_file_bytes = 32 << 20
     max_commit_attempts = 400
@@ -58,6 +58,7 @@ class Table:
         self._last_refresh = 0.0
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
         self._snapshots: dict[int, Snapshot] = {}
+        self._duck: Any = None
         self._open_config()
         self.snapshot = Snapshot(TableState(), self.files)
         self._load_latest()
@@ -316,21 +317,24 @@ class Table:
                 return current
             log_seqs = sorted(s for m in self.storage.list(LOG_DIR)
                               if (s := seq_of_key(m.key)) is not None)
-            if not log_seqs:
-                return Snapshot(TableState(), self.files)
-            lo_i, hi_i = 0, len(log_seqs) - 1
-            first_ts = self.commit_ts(log_seqs[0])
-            if first_ts is None or ts < first_ts:
-                if log_seqs[0] == 1:
+            if log_seqs and log_seqs[0] == 1:
+                first_ts = self.commit_ts(1)
+                if first_ts is None or ts < first_ts:
                     return Snapshot(TableState(), self.files)  # before the store had anything
-                base = log_seqs[0] - 1
+                target = None
+            else:
+                # the log was truncated by vacuum: the checkpoint just below it is the oldest
+                # state still known
+                base = log_seqs[0] - 1 if log_seqs else current.state.seq
                 raw = self.storage.get_optional(checkpoint_key(base))
                 if raw is None or TableState.from_bytes(raw).ts > ts:
                     raise NotFoundError(
                         "that instant is older than the retained history",
                         code=ErrorCode.SNAPSHOT_NOT_FOUND, as_of=ts)
-                target = base
-            else:
+                first_ts = self.commit_ts(log_seqs[0]) if log_seqs else None
+                target = base if first_ts is None or ts < first_ts else None
+            if target is None:
+                lo_i, hi_i = 0, len(log_seqs) - 1
                 while lo_i < hi_i:  # newest commit with commit ts <= ts
                     mid = (lo_i + hi_i + 1) // 2
                     mts = self.commit_ts(log_seqs[mid])
@@ -347,8 +351,20 @@ class Table:
                 self._snapshots[target] = snap
             return snap
 
+    @property
+    def duck(self) -> Any:
+        """The store's DuckDB connection (created on first use)."""
+        if self._duck is None:
+            from .duck import Duck
+
+            self._duck = Duck(self.storage)
+        return self._duck
+
     def close(self) -> None:
         self._snapshots.clear()
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
 
 
 def store_exists(storage: Storage) -> bool:

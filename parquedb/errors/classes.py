@@ -11,8 +11,25 @@ import builtins
 from typing import Any, ClassVar
 
 from .codes import ErrorCode
+from .redact import redact, redact_value
 
 _REGISTRY: dict[str, type["ParqueDBError"]] = {}
+
+
+def _ctx_property(key: str, *aliases: str) -> property:
+    def get(self: "ParqueDBError") -> Any:
+        ctx = self.context
+        if key in ctx:
+            return ctx[key]
+        for a in aliases:
+            if a in ctx:
+                return ctx[a]
+        return None
+
+    def set_(self: "ParqueDBError", value: Any) -> None:
+        self.context[key] = value
+
+    return property(get, set_, doc=f"``context[{key!r}]`` (None when absent)")
 
 
 class ParqueDBError(Exception):
@@ -29,18 +46,38 @@ class ParqueDBError(Exception):
         cause: BaseException | None = None,
         **context_fields: Any,
     ) -> None:
-        self.message = message or self.__class__.__name__
-        self.code = ErrorCode(code) if code is not None else self.default_code
+        self.message = redact(str(message)) if message else self.__class__.__name__
         ctx = dict(context or {})
         ctx.update({k: v for k, v in context_fields.items() if v is not None})
-        self.context = ctx
+        self.code = self._check_code(ErrorCode(code) if code is not None else self.default_code,
+                                     ctx)
+        self.context = redact_value(ctx) if ctx else ctx
         super().__init__(self.message)
         if cause is not None:
             self.__cause__ = cause
 
+    @classmethod
+    def _check_code(cls, code: ErrorCode, context: dict[str, Any]) -> ErrorCode:
+        """The code this class may carry (subclasses narrow it; see ValidationError)."""
+        return code
+
+    # -- context fields ------------------------------------------------------------------
+    # Conventional keys of ``context``; each property reads (and sets) that key.
+    collection = _ctx_property("collection", "namespace")
+    namespace = _ctx_property("collection", "namespace")
+    entity_id = _ctx_property("entity_id", "entityId")
+    operation = _ctx_property("operation")
+    path = _ctx_property("path")
+    field = _ctx_property("field")
+    expected = _ctx_property("expected")
+    actual = _ctx_property("actual")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+        # a class of this package keeps its wire name even if an application reuses it
+        taken = _REGISTRY.get(cls.__name__)
+        if taken is None or not taken.__module__.startswith("parquedb."):
+            _REGISTRY[cls.__name__] = cls
 
     def __str__(self) -> str:
         return f"[{self.code.value}] {self.message}"
@@ -49,7 +86,7 @@ class ParqueDBError(Exception):
         return f"{self.__class__.__name__}({self.message!r}, code={self.code.value!r})"
 
     def __reduce__(self):  # picklable across processes, context included
-        return (_rebuild, (self.to_dict(include_cause=False),))
+        return (_rebuild, (self.to_dict(),))
 
     # -- wire format -------------------------------------------------------------------
     def to_dict(self, *, include_cause: bool = True, include_stack: bool = False) -> dict[str, Any]:
@@ -80,7 +117,23 @@ def error_class(name: str) -> type[ParqueDBError] | None:
 
 # -- validation -------------------------------------------------------------------------
 class ValidationError(ParqueDBError, ValueError):
+    """Bad input. ``.code`` is one of :data:`ALLOWED_CODES`; any other code asked for becomes
+    ``VALIDATION_FAILED`` (``INVALID_INPUT`` for ``RESERVED_FIELD``) with the code asked for kept
+    in ``context["detail_code"]``."""
+
     default_code = ErrorCode.VALIDATION_FAILED
+    ALLOWED_CODES: ClassVar[frozenset[ErrorCode]] = frozenset({
+        ErrorCode.VALIDATION_FAILED, ErrorCode.INVALID_TYPE, ErrorCode.REQUIRED_FIELD,
+        ErrorCode.INVALID_INPUT, ErrorCode.INVALID_OPERATOR,
+    })
+
+    @classmethod
+    def _check_code(cls, code: ErrorCode, context: dict[str, Any]) -> ErrorCode:
+        if code in cls.ALLOWED_CODES:
+            return code
+        context.setdefault("detail_code", code.value)
+        return ErrorCode.INVALID_INPUT if code is ErrorCode.RESERVED_FIELD \
+            else ErrorCode.VALIDATION_FAILED
 
 
 # -- not found --------------------------------------------------------------------------

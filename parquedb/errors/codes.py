@@ -58,6 +58,7 @@ class ErrorCode(str, Enum):
     PATH_TRAVERSAL = "PATH_TRAVERSAL"
     NETWORK_ERROR = "NETWORK_ERROR"
     CIRCUIT_OPEN = "CIRCUIT_OPEN"
+    RATE_LIMITED = "RATE_LIMITED"
     CORRUPT_DATA = "CORRUPT_DATA"
     # authorization
     AUTHORIZATION_ERROR = "AUTHORIZATION_ERROR"
@@ -82,3 +83,36 @@ class ErrorCode(str, Enum):
     # events and materialized views
     EVENT_ERROR = "EVENT_ERROR"
     MV_ERROR = "MV_ERROR"
+
+
+#: code -> category ("general", "validation", "not_found", "conflict", "relationship", "query",
+#: "storage", "authorization", "configuration", "backend", "index", "event")
+_CATEGORY_OF_FIRST = [
+    ("UNKNOWN", "general"), ("VALIDATION_FAILED", "validation"), ("NOT_FOUND", "not_found"),
+    ("CONFLICT", "conflict"), ("RELATIONSHIP_ERROR", "relationship"), ("QUERY_ERROR", "query"),
+    ("STORAGE_ERROR", "storage"), ("AUTHORIZATION_ERROR", "authorization"),
+    ("CONFIGURATION_ERROR", "configuration"), ("RPC_ERROR", "backend"), ("INDEX_ERROR", "index"),
+    ("EVENT_ERROR", "event"),
+]
+
+
+def _categories() -> dict[ErrorCode, str]:
+    starts = dict(_CATEGORY_OF_FIRST)
+    out: dict[ErrorCode, str] = {}
+    current = "general"
+    for code in ErrorCode:  # declaration order: each category starts at its first code
+        current = starts.get(code.value, current)
+        out[code] = current
+    out[ErrorCode.MV_ERROR] = "materialized_view"
+    return out
+
+
+CATEGORIES: dict[ErrorCode, str] = _categories()
+
+
+def category(code: "ErrorCode | str") -> str:
+    """The category of a code: ``category("VERSION_CONFLICT") == "conflict"``."""
+    try:
+        return CATEGORIES[ErrorCode(code)]
+    except ValueError:
+        return "general"

@@ -75,7 +75,7 @@ def parse_path(path: Any, op: str) -> tuple[str, ...]:
         raise _fail(ErrorCode.INVALID_INPUT, f"{op}: a path cannot be empty", operator=op)
     parts = tuple(path.split("."))
     if parts[0] in RESERVED_FIELDS:
-        raise _fail(ErrorCode.RESERVED_FIELD,
+        raise _fail(ErrorCode.INVALID_INPUT,
                     f"{op}: '{parts[0]}' is a reserved field owned by the database and cannot be "
                     "updated", operator=op, field=parts[0])
     if "" in parts:

@@ -208,7 +208,7 @@ def _eq_fn(arg: Any) -> tuple[Callable[[Any], bool], bool, bool]:
     if ta is int or ta is float:
         if arg != arg:
             return (lambda v: type(v) is float and v != v), False, False
-        return (lambda v: v == arg), False, False
+        return (lambda v: v == arg and type(v) is not bool), False, False
     if ta is str or ta is bytes or ta is datetime:
         return (lambda v: v == arg and type(v) is ta), False, False
     if ta is dict or ta is list:

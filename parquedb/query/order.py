@@ -136,7 +136,8 @@ def values_equal(a: Any, b: Any) -> bool:
 def normalize_sort(sort: Any) -> list[tuple[str, int]]:
     """``{"f": 1, "g": -1}`` or ``[("f", 1), ["g", -1]]`` -> ``[("f", 1), ("g", -1)]``.
 
-    ``None`` and empty specs give ``[]``. Anything else raises ``QueryError(INVALID_SORT)``.
+    ``None`` and empty specs give ``[]``. Anything else raises ``QueryError`` (code
+    ``QUERY_ERROR``, the code API.md documents for ``QueryError``).
     """
     if sort is None:
         return []
@@ -170,7 +171,7 @@ def normalize_sort(sort: Any) -> list[tuple[str, int]]:
 
 
 def _sort_error(message: str, **context: Any) -> QueryError:
-    return QueryError(message, code=ErrorCode.INVALID_SORT, **context)
+    return QueryError(message, code=ErrorCode.QUERY_ERROR, **context)
 
 
 class _Desc:

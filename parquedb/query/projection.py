@@ -2,7 +2,7 @@
 
 * Values are truthy/falsy numbers or bools; the nested form ``{"author": {"name": 1}}`` equals
   ``{"author.name": 1}``. Inclusion and exclusion cannot be mixed, and a path cannot also be a
-  prefix of another (``{"a": 1, "a.b": 1}``); both are ``QueryError(INVALID_PROJECTION)``, as
+  prefix of another (``{"a": 1, "a.b": 1}``); both are ``QueryError`` (code ``QUERY_ERROR``), as
   are projection operators (``$slice``, ``$elemMatch``, positional ``a.$``), unsupported here.
 * ``$id`` is always kept, whatever the projection says; under inclusion every field that is
   not named is dropped, the system fields (``$type``, ``name``, ``version``, ...) included.
@@ -29,7 +29,7 @@ _Tree = dict  # component -> True (the whole value) or a sub-tree
 
 
 def _error(message: str, **context: Any) -> QueryError:
-    return QueryError(message, code=ErrorCode.INVALID_PROJECTION, **context)
+    return QueryError(message, code=ErrorCode.QUERY_ERROR, **context)
 
 
 def _flatten(spec: dict, prefix: str, out: list[tuple[str, bool]]) -> None:

@@ -251,7 +251,7 @@ def polling_reader(root: str, wid: int, target: int, acked: Any, q: Any, barrier
         last = 0
         reads = violations = 0
         first_violation = None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             floor = acked.value  # acknowledged before this read began
             seen = db.seqs.get("s")["n"]
@@ -266,4 +266,49 @@ def polling_reader(root: str, wid: int, target: int, acked: Any, q: Any, barrier
         db.close()
         return {"reads": reads, "violations": violations, "first": first_violation,
                 "last": last}
+    _guard(wid, q, go)
+
+
+# -- compaction racing writers ---------------------------------------------------------------
+def writer_with_updates(root: str, wid: int, n: int, q: Any, barrier: Any) -> None:
+    """Creates ``n`` entities (every 10th step a create_many of 1100 new ones: a data file)
+    and updates earlier ones; acknowledges each call after it returned."""
+    def go() -> int:
+        import parquedb
+
+        db = parquedb.connect(root)
+        barrier.wait(timeout=60)
+        for i in range(n):
+            eid = f"w{wid}-{i:04d}"
+            db.docs.create({"$id": eid, "v": 0})
+            q.put(("c", wid, eid))
+            if i % 3 == 2:
+                prev = f"w{wid}-{i - 1:04d}"
+                db.docs.update(prev, {"$set": {"v": i}})
+                q.put(("u", wid, (prev, i)))
+            if i % 10 == 9:
+                ids = db.docs.create_many([{"$id": f"w{wid}-{i:04d}-b{j:04d}", "v": 0}
+                                           for j in range(1100)])
+                q.put(("cm", wid, ids))
+        db.close()
+        return n
+    _guard(wid, q, go)
+
+
+def compactor(root: str, wid: int, q: Any, barrier: Any, writers_done: Any) -> None:
+    def go() -> dict[str, int]:
+        import parquedb
+
+        db = parquedb.connect(root)
+        barrier.wait(timeout=60)
+        runs = written = 0
+        while True:
+            final = writers_done.is_set()
+            stats = db.compact()
+            runs += 1
+            written += stats["files_written"]
+            if final:
+                break
+        db.close()
+        return {"runs": runs, "files_written": written}
     _guard(wid, q, go)

@@ -1,0 +1,169 @@
+"""DuckDB over a snapshot: the relation of a collection's current rows, as SQL.
+
+The current rows of a collection are the live data files minus their stale rows (versions
+superseded by a newer one, known to the id index), plus the inlined rows as an Arrow table.
+Files with no stale rows are read as they are; the others are anti-joined with the stale row
+numbers. DuckDB reads the files through paths under the store's root (local folders) or as
+Arrow tables the storage layer read (other stores), never around the storage layer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import ErrorCode, QueryError
+from .format import DATA_SCHEMA, rows_to_table
+from .shred import ARROW_TYPES, field_types, merge_field_types, shred_columns
+from .snapshot import Snapshot
+
+_names = itertools.count(1)
+
+SYSTEM_TYPES = {"$id": "string", "$type": "string", "version": "int64",
+                "createdAt": "timestamp", "updatedAt": "timestamp", "deletedAt": "timestamp",
+                "createdBy": "string", "updatedBy": "string", "deletedBy": "string"}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Duck:
+    """One DuckDB connection for a store, confined to the store's own files."""
+
+    def __init__(self, storage: Any) -> None:
+        self.storage = storage
+        self.lock = threading.RLock()
+        self.con = duckdb.connect(config={"threads": 2})
+        root = getattr(storage, "root", None)
+        if storage.is_local and root:
+            self.con.execute(f"SET allowed_directories = [{sql_str(root.rstrip('/') + '/')}]")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+        self._arrow_files: dict[str, pa.Table] = {}
+
+    def close(self) -> None:
+        self.con.close()
+
+    def file_source(self, keys: list[str], *, row_numbers: bool, files: Any) -> tuple[str, list[str]]:
+        """A FROM clause reading ``keys``; returns (sql, names registered for it)."""
+        if self.storage.is_local:
+            paths = ", ".join(sql_str(self.storage.duckdb_uri(k)) for k in keys)
+            extra = ", filename = true, file_row_number = true" if row_numbers else ""
+            return f"read_parquet([{paths}], union_by_name = true{extra})", []
+        # other stores: read through the storage layer into Arrow (files are immutable)
+        parts, names = [], []
+        for k in keys:
+            tbl = files.parquet_file(k).read()
+            if row_numbers:
+                tbl = tbl.append_column("filename", pa.array([k] * tbl.num_rows, pa.string()))
+                tbl = tbl.append_column("file_row_number",
+                                        pa.array(range(tbl.num_rows), pa.int64()))
+            name = f"_pq_file_{next(_names)}"
+            self.con.register(name, tbl)
+            names.append(name)
+            parts.append(f"SELECT * FROM {name}")
+        return "(" + " UNION ALL BY NAME ".join(parts) + ")", names
+
+    def key_name(self, key: str) -> str:
+        return self.storage.duckdb_uri(key) if self.storage.is_local else key
+
+
+class CurrentRows:
+    """The SQL relation of one collection's current rows in one snapshot."""
+
+    def __init__(self, duck: Duck, snap: Snapshot, collection: str) -> None:
+        self.duck = duck
+        self.snap = snap
+        self.collection = collection
+        self.registered: list[str] = []
+        cs = snap.state.collections.get(collection)
+        self.cs = cs
+        types: dict[str, str] = {}
+        inline_rows = [r for r in cs.rows.values()] if cs else []
+        inline_docs = [{} if r.tomb else r.user_doc() for r in inline_rows]
+        types = field_types(inline_docs)
+        files = list(cs.files.values()) if cs else []
+        for f in files:
+            types = merge_field_types(types, snap.files.field_types(f.key))
+        self.field_types = types
+        self._inline_rows = inline_rows
+        self._inline_docs = inline_docs
+        self._files = files
+
+    def typed_fields(self) -> dict[str, str]:
+        """Fields with one scalar type in every part: safe to push down."""
+        out = {k: t for k, t in self.field_types.items() if t in ARROW_TYPES and t != "number"}
+        out.update(SYSTEM_TYPES)
+        return out
+
+    def sql(self) -> str:
+        """``SELECT`` of the current rows (tombstones included; callers filter ``_tomb``)."""
+        typed = [k for k, t in self.field_types.items() if t in ARROW_TYPES]
+        cols = ", ".join([quote(c) for c in DATA_SCHEMA.names] + [quote(c) for c in typed])
+        parts: list[str] = []
+        idx = self.snap.index(self.collection) if self._files else None
+        clean = [f.key for f in self._files if not (idx and idx.stale.get(f.key))]
+        dirty = [f.key for f in self._files if idx and idx.stale.get(f.key)]
+        if clean:
+            src, names = self.duck.file_source(clean, row_numbers=False, files=self.snap.files)
+            self.registered += names
+            parts.append(f"SELECT * FROM {src}")
+        if dirty:
+            stale_names, stale_rows = [], []
+            for k in dirty:
+                rows = idx.stale[k]
+                stale_names.extend([self.duck.key_name(k)] * len(rows))
+                stale_rows.extend(sorted(rows))
+            stale = pa.table({"filename": pa.array(stale_names, pa.string()),
+                              "file_row_number": pa.array(stale_rows, pa.int64())})
+            sname = f"_pq_stale_{next(_names)}"
+            self.duck.con.register(sname, stale)
+            self.registered.append(sname)
+            src, names = self.duck.file_source(dirty, row_numbers=True, files=self.snap.files)
+            self.registered += names
+            parts.append(f"SELECT * EXCLUDE (filename, file_row_number) FROM {src} AS f "
+                         f"ANTI JOIN {sname} AS s USING (filename, file_row_number)")
+        if self._inline_rows:
+            tbl = rows_to_table(self._inline_rows, keep_seq=True)
+            kinds = {k: self.field_types[k] for k in typed}
+            for name, arr in shred_columns(self._inline_docs, kinds):
+                tbl = tbl.append_column(pa.field(name, arr.type), arr)
+            iname = f"_pq_inline_{next(_names)}"
+            self.duck.con.register(iname, tbl)
+            self.registered.append(iname)
+            parts.append(f"SELECT * FROM {iname}")
+        if not parts:
+            empty = pa.Table.from_batches([], schema=DATA_SCHEMA)
+            for k in typed:
+                empty = empty.append_column(pa.field(k, ARROW_TYPES[self.field_types[k]]),
+                                            pa.array([], ARROW_TYPES[self.field_types[k]]))
+            ename = f"_pq_empty_{next(_names)}"
+            self.duck.con.register(ename, empty)
+            self.registered.append(ename)
+            parts.append(f"SELECT * FROM {ename}")
+        union = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        return f"SELECT {cols} FROM ({union})"
+
+    def release(self) -> None:
+        for name in self.registered:
+            try:
+                self.duck.con.unregister(name)
+            except Exception:
+                pass
+        self.registered.clear()
+
+
+def run(duck: Duck, sql: str, params: list[Any] | None = None) -> pa.Table:
+    try:
+        return duck.con.execute(sql, params or []).to_arrow_table()
+    except duckdb.Error as e:
+        raise QueryError(f"query failed: {e}", code=ErrorCode.QUERY_ERROR, cause=e) from e

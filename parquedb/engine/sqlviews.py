@@ -1,0 +1,83 @@
+"""``db.sql()``: every collection as a view of its current entities, in a sandboxed DuckDB.
+
+Only one ``SELECT`` (or ``WITH ... SELECT``) statement is accepted; the connection has external
+access disabled and may read only the store's own folder, with its configuration locked, so a
+query can neither write nor read anything outside the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import ErrorCode, QueryError
+from .duck import CurrentRows, quote, sql_str
+
+_SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt",
+                "deletedBy"]
+
+
+def _json_field(field: str) -> str:
+    return "'$." + '"' + field.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + '"' + "'"
+
+
+def view_sql(rel: CurrentRows, collection: str) -> str:
+    """The user-facing columns of a collection: ``$id``, ``$type``, ``name``, fields, system."""
+    cols = [quote("$id"), quote("$type")]
+    name_parts = []
+    for src in ("name", "title", "label"):
+        path = _json_field(src)
+        name_parts.append(f"CASE WHEN json_type(_doc, {path}) = 'VARCHAR' "
+                          f"THEN json_extract_string(_doc, {path}) END")
+    name_parts.append(f"substr({quote('$id')}, {len(collection) + 2})")
+    cols.append(f"coalesce({', '.join(name_parts)}) AS name")
+    for field, kind in rel.field_types.items():
+        if field == "name":
+            continue
+        if kind in ("string", "int64", "double", "bool", "timestamp"):
+            cols.append(quote(field))
+        elif kind == "number":
+            cols.append(f"CAST({quote(field)} AS DOUBLE) AS {quote(field)}")
+        elif kind == "null":
+            cols.append(f"NULL AS {quote(field)}")
+        else:
+            cols.append(f"json_extract(_doc, {_json_field(field)}) AS {quote(field)}")
+    cols += [quote(c) for c in _SYSTEM_TAIL]
+    return (f"SELECT {', '.join(cols)} FROM ({rel.sql()}) "
+            f"WHERE NOT _tomb AND deletedAt IS NULL")
+
+
+def run_user_sql(table: Any, query: Any, params: Any = None) -> pa.Table:
+    if not isinstance(query, str):
+        raise TypeError("query must be a string")
+    duck = table.duck
+    try:
+        statements = duck.con.extract_statements(query)
+    except duckdb.Error as e:
+        raise QueryError(f"SQL syntax error: {e}", code=ErrorCode.QUERY_ERROR, cause=e) from e
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryError("db.sql() runs exactly one read-only SELECT statement",
+                         code=ErrorCode.QUERY_ERROR,
+                         statements=[str(s.type) for s in statements])
+    snap = table.snapshot
+    rels = []
+    try:
+        with duck.lock:
+            for name in sorted(snap.state.collections):
+                rel = CurrentRows(duck, snap, name)
+                rels.append(rel)
+                duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
+                                 + view_sql(rel, name))
+            try:
+                return duck.con.execute(query, params or []).to_arrow_table()
+            except duckdb.Error as e:
+                raise QueryError(f"query failed: {e}", code=ErrorCode.QUERY_ERROR,
+                                 cause=e) from e
+    finally:
+        for rel in rels:
+            rel.release()
+
+
+__all__ = ["run_user_sql", "sql_str", "view_sql"]
