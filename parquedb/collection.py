@@ -15,6 +15,7 @@ from .engine import View, WriteBatch
 from .entity import Row, check_actor, new_ulid, datetime_to_micros, full_id, micros_to_datetime, to_entity
 from .errors import ErrorCode, QueryError, ValidationError
 from .query import compile_filter, compile_projection, normalize_sort, sort_key
+from .scan import PushdownScan, pushdown_possible
 from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
 from . import writes as W
 
@@ -116,12 +117,39 @@ class Collection:
                 if pred(ent):
                     yield ent
             return
+        if pushdown_possible(view, self.name):
+            scan = PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
+            try:
+                for row in scan.rows():
+                    ent = to_entity(row)
+                    if scan.exact or pred(ent):
+                        yield ent
+            finally:
+                scan.close()
+            return
         for row in view.scan(self.name):
             if row.deleted_at is not None and not include_deleted:
                 continue
             ent = to_entity(row)
             if pred(ent):
                 yield ent
+
+    def _exact_page(self, view: View, filter: dict[str, Any] | None, include_deleted: bool,
+                    spec: list[tuple[str, int]], skip: int,
+                    limit: int | None) -> tuple[list[dict[str, Any]], int, bool] | None:
+        """The page straight from DuckDB, when filter and sort translate exactly."""
+        if _id_equality(filter) is not None or not pushdown_possible(view, self.name):
+            return None
+        scan = PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
+        try:
+            if not (scan.exact and scan.sortable(spec)):
+                return None
+            rows, total = scan.page(spec, skip, None if limit is None else limit + 1)
+        finally:
+            scan.close()
+        has_more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        return [to_entity(r) for r in rows], total, has_more
 
     def find(self, filter: dict[str, Any] | None = None, *, sort: Any = None,
              limit: int | None = None, skip: int = 0, cursor: str | None = None,
@@ -145,6 +173,15 @@ class Collection:
                 view = self._view(as_of)
                 if self._tx is not None:
                     self._tx._note_scan(self.name)
+                elif after is None:
+                    compile_filter(filter)  # errors first, whichever path runs
+                    page = self._exact_page(view, filter, include_deleted, spec, skip, limit)
+                    if page is not None:
+                        items, total, has_more = page
+                        next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
+                        if proj is not None:
+                            items = [proj(e) for e in items]
+                        return FindResult(items, total, has_more, next_cursor)
 
                 def candidates() -> Iterator[tuple[Any, dict[str, Any]]]:
                     nonlocal total
@@ -180,6 +217,15 @@ class Collection:
                 view = self._view()
                 if self._tx is not None:
                     self._tx._note_scan(self.name)
+                elif _id_equality(filter) is None and pushdown_possible(view, self.name):
+                    compile_filter(filter)
+                    scan = PushdownScan(self._db._table.duck, view, self.name, filter,
+                                        include_deleted)
+                    try:
+                        if scan.exact:
+                            return scan.count()
+                    finally:
+                        scan.close()
                 return sum(1 for _ in self._matches(view, filter, include_deleted))
         return self._run("query", "count", go, filter=filter)
 

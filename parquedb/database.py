@@ -38,6 +38,7 @@ class Database:
                                      code=ErrorCode.INVALID_CONFIG)
         self.hooks = HookRegistry()
         self._storage = open_storage(uri, storage_options)
+        self.hooks.bind(self._storage)  # storage requests -> hooks (observer set only when active)
         self.uri = self._storage.uri
         self._table = Table(self._storage, max_staleness=float(max_staleness),
                             cache_bytes=cache_bytes)
@@ -135,6 +136,24 @@ class Database:
                     retain_seconds=retain.total_seconds())
             return vacuum_table(self._table, retain.total_seconds())
         return self._run("mutation", "vacuum", None, go)
+
+    # -- observability -------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        """Counters, rows, bytes and latency percentiles per operation, collection and storage
+        request kind. The first call starts the database's collector (``PARQUEDB_METRICS=1``
+        starts it at open); see docs/guides/observability.md."""
+        from .observability.metrics import database_metrics
+
+        return database_metrics(self)
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok"|"degraded"|"down", "storage": ..., "circuits": ...,
+        "last_commit_age_seconds": ...}`` from one real storage request; never raises."""
+        from .observability.health import check_health
+
+        if self._closed:
+            return check_health(self)
+        return self._run("query", "health", None, lambda: check_health(self))
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -215,12 +215,12 @@ def test_expected_version_read_modify_write(tmp_path: Any) -> None:
 
 
 # -- 4 ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("preloaded", [0, 1200], ids=["inline", "bulk"])
+@pytest.mark.parametrize("preloaded", [0, 1050], ids=["inline", "bulk"])
 def test_update_many_is_serializable(tmp_path: Any, preloaded: int) -> None:
     """Three processes repeatedly run update_many({"status": "new"}, $set done + $inc touched)
     while a fourth creates "new" jobs: every job ends with touched == 1, changed exactly once.
 
-    ``bulk`` first stores 20 jobs one by one and 1200 with one create_many, so the first
+    ``bulk`` first stores 20 jobs one by one and 1050 with one create_many, so the first
     update_many commits more than 1000 rows (a data file instead of inlined rows)."""
     root = str(tmp_path / "db")
     db = parquedb.connect(root)
@@ -380,7 +380,7 @@ def test_compaction_racing_writers_changes_no_answer(tmp_path: Any) -> None:
     every acknowledged write survives exactly once, with its acknowledged value."""
     root = str(tmp_path / "db")
     parquedb.connect(root).close()
-    n = 40
+    n = 16
     q = CTX.Queue()
     barrier = CTX.Barrier(4)
     writers_done = CTX.Event()

@@ -191,11 +191,13 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
     db = parquedb.connect(root)
     try:
         db.compact()
-        assert observe(root, colls) == model
+        after = observe(root, colls)
+        assert after == model, "compaction after the crashes changed answers:\n" + diff(model, after)
         db.vacuum(retain=timedelta(0), force=True)  # drops the crashed writers' orphans
     finally:
         db.close()
-    assert observe(root, colls) == model, diff(model, observe(root, colls))
+    after = observe(root, colls)
+    assert after == model, "vacuum after the crashes changed answers:\n" + diff(model, after)
     db = parquedb.connect(root)
     try:
         db.probe.create({"$id": "final"})
@@ -228,7 +230,7 @@ def test_kill9_during_updates_and_bulk_update_many(tmp_path: Any) -> None:
 
 def test_kill9_during_compaction(tmp_path: Any) -> None:
     """db.compact() every 8th operation over 4000+ rows: kills land inside compactions."""
-    stats = kill_rounds(tmp_path, "compact", rounds=6, seed=4, delay=(0.2, 1.0),
+    stats = kill_rounds(tmp_path, "compact", rounds=5, seed=4, delay=(0.2, 1.0),
                         aim=(0.0, 0.15))
     assert stats["acked"] > 5
     assert stats["killed_in"]["compact"] >= 1, stats  # some kills landed inside compaction

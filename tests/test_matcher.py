@@ -551,6 +551,8 @@ def test_dotted_paths_through_documents_and_arrays():
         ({"a.b": 4}, big, True),
         ({"a.b": None}, big, True),  # the {} element
         ({"dogs.name": "Fido"}, {"dogs": []}, False),
+        ({"a.b": 1}, {"a": [[{"b": 1}]]}, False),  # nested arrays are not traversed by name
+        ({"a.b": None}, {"a": [[{"b": 1}]]}, False),
         ({"animals.dogs.name": "Fido"},
          {"animals": [{"dogs": [{"name": "Rover"}]}, {}, {"dogs": [{"name": ["Fido"]}]}]}, True),
         ({"animals.dogs.name": "Fido"}, {"animals": [{"dogs": {"name": "Fido"}}]}, True),

@@ -16,7 +16,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..errors import ErrorCode, QueryError
 from .format import DATA_SCHEMA, rows_to_table
 from .shred import ARROW_TYPES, field_types, merge_field_types, shred_columns
 from .snapshot import Snapshot
@@ -160,10 +159,3 @@ class CurrentRows:
             except Exception:
                 pass
         self.registered.clear()
-
-
-def run(duck: Duck, sql: str, params: list[Any] | None = None) -> pa.Table:
-    try:
-        return duck.con.execute(sql, params or []).to_arrow_table()
-    except duckdb.Error as e:
-        raise QueryError(f"query failed: {e}", code=ErrorCode.QUERY_ERROR, cause=e) from e

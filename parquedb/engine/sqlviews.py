@@ -71,7 +71,7 @@ def run_user_sql(table: Any, query: Any, params: Any = None) -> pa.Table:
                 duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
                                  + view_sql(rel, name))
             try:
-                return duck.con.execute(query, params or []).to_arrow_table()
+                return duck.con.sql(query, params=params or None).to_arrow_table()
             except duckdb.Error as e:
                 raise QueryError(f"query failed: {e}", code=ErrorCode.QUERY_ERROR,
                                  cause=e) from e

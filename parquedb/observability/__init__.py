@@ -1,5 +1,39 @@
-"""Observability: hooks around every operation and storage request."""
+"""Observability: hooks around every operation and storage request, metrics, OpenTelemetry,
+Prometheus text, logging and health. See ``docs/guides/observability.md``.
 
-from .hooks import HOOK_METHODS, HookRegistry, OperationContext
+    db.hooks.register(hook)                 # -> unregister callable
+    parquedb.observability.global_hooks     # consulted by every database
+    db.metrics(); db.health()
+    prometheus_text(db)
+"""
 
-__all__ = ["HOOK_METHODS", "HookRegistry", "OperationContext"]
+from __future__ import annotations
+
+from typing import Any
+
+from .health import circuit_states, check_health
+from .hooks import (
+    HOOK_METHODS, STORAGE_KINDS, HookRegistry, OperationContext, OperationResult,
+    StorageContext, current_operation, global_hooks, note_read,
+)
+from .logs import JsonFormatter, LoggingHook, RedactingFilter, TextFormatter, configure_logging
+from .metrics import LatencyHistogram, MetricsCollector, database_metrics, enable_metrics
+from .prometheus import CONTENT_TYPE, prometheus_text
+
+__all__ = [
+    "CONTENT_TYPE", "HOOK_METHODS", "STORAGE_KINDS", "HookRegistry", "JsonFormatter",
+    "LatencyHistogram", "LoggingHook", "MetricsCollector", "OpenTelemetryHook",
+    "OperationContext", "OperationResult", "RedactingFilter", "StorageContext", "TextFormatter",
+    "check_health", "circuit_states", "configure_logging", "current_operation",
+    "database_metrics", "enable_metrics", "global_hooks", "instrument", "note_read",
+    "prometheus_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # OpenTelemetry is optional and imported only when asked for
+    if name in ("OpenTelemetryHook", "instrument"):
+        from . import otel
+
+        return getattr(otel, name)
+    raise AttributeError(f"module 'parquedb.observability' has no attribute {name!r}")

@@ -63,6 +63,9 @@ _EVENTS = {
 }
 STORAGE_KINDS = ("GET", "PUT", "LIST", "HEAD", "DELETE")
 
+# wall-clock time of a perf_counter() reading, without a time.time() call per operation
+_EPOCH_OFFSET = time.time() - time.perf_counter()
+
 #: the operation running in this thread / task (only set while some hook is registered)
 _current: ContextVar["OperationContext | None"] = ContextVar("parquedb_operation", default=None)
 
@@ -87,7 +90,15 @@ class OperationContext:
     row_groups_read: int = 0       # where the engine reports them (see note_read)
     rows_scanned: int = 0          # likewise
     error: BaseException | None = None
-    scratch: dict[Any, Any] = field(default_factory=dict)
+    _scratch: dict[Any, Any] | None = None
+
+    @property
+    def scratch(self) -> dict[Any, Any]:
+        """A dict for hooks to keep per-operation state in (key it by the hook)."""
+        d = self._scratch
+        if d is None:
+            d = self._scratch = {}
+        return d
 
     @property
     def operation_type(self) -> str:
@@ -369,7 +380,7 @@ class HookRegistry:
         if not on_request and not (on_error and outcome == "error"):
             return
         sctx = StorageContext(kind, key, nbytes, seconds * 1000.0, error, outcome,
-                              time.time() - seconds)
+                              _EPOCH_OFFSET + time.perf_counter() - seconds)
         if ctx is not None:
             sctx.operation_id, sctx.operation, sctx.collection = \
                 ctx.operation_id, ctx.operation, ctx.collection
@@ -424,9 +435,10 @@ class HookRegistry:
     def _run_hooked(self, kind: str, operation: str, collection: str | None,
                     fn: Callable[[], Any], details: dict[str, Any]) -> Any:
         parent = _current.get()
-        ctx = OperationContext(next(_op_ids), operation, kind, collection, time.perf_counter(),
-                               details, None, None if parent is None else parent.operation_id,
-                               time.time())
+        t0 = time.perf_counter()
+        ctx = OperationContext(next(_op_ids), operation, kind, collection, t0, details, None,
+                               None if parent is None else parent.operation_id,
+                               _EPOCH_OFFSET + t0)
         token = _current.set(ctx)
         methods = self._methods
         start, end, fail = _EVENTS.get(kind) or _EVENTS["query"]

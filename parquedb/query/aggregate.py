@@ -53,7 +53,6 @@ from .projection import compile_projection
 
 __all__ = ["compile_expression", "compile_pipeline", "run_pipeline"]
 
-Doc = dict
 Expr = Callable[[dict], Any]
 Stage = Callable[[Iterator[dict]], Iterator[dict]]
 

@@ -217,6 +217,33 @@ def _eq_fn(arg: Any) -> tuple[Callable[[Any], bool], bool, bool]:
     return _never, False, False  # a regex value: documents never hold one
 
 
+def _eq_leaf(arg: Any) -> _Test:
+    """Equality with a normalized value; the common str/number cases are inlined."""
+    ta = type(arg)
+    if ta is str or ((ta is int or ta is float) and arg == arg):
+        exact = str if ta is str else None  # numbers: int and float are one class, bool is not
+
+        def t(v: Any) -> bool:
+            return v == arg and (type(v) is exact if exact else type(v) is not bool)
+
+        def one(v: Any) -> bool:
+            if type(v) is list:
+                for e in v:
+                    if e == arg and (type(e) is exact if exact else type(e) is not bool):
+                        return True
+                return False
+            return v == arg and (type(v) is exact if exact else type(v) is not bool)
+
+        def many(cands: list) -> bool:
+            for c in cands:  # a Pinned array is only tested whole: never equal to a scalar
+                if type(c) is not Pinned and one(c):
+                    return True
+            return False
+
+        return _Test(one, many, t)
+    return _leaf(*_eq_fn(arg))
+
+
 def _regex_fn(rx: re.Pattern) -> Callable[[Any], bool]:
     search = rx.search
     return lambda v: type(v) is str and search(v) is not None
@@ -256,7 +283,7 @@ def _compile_regex(pattern: Any, options: Any, field: str | None) -> re.Pattern:
 
 # -- operators ------------------------------------------------------------------------------------
 def _op_eq(arg: Any, field: str, ops: dict) -> _Test:
-    return _leaf(*_eq_fn(_norm(arg, field)))
+    return _eq_leaf(_norm(arg, field))
 
 
 def _op_ne(arg: Any, field: str, ops: dict) -> _Test:
@@ -580,7 +607,7 @@ def _field_test(value: Any, field: str) -> _Test:
         return _compile_ops(value, field)
     if isinstance(value, re.Pattern):
         return _leaf(_regex_fn(_compile_regex(value, None, field)))
-    return _leaf(*_eq_fn(_norm(value, field)))
+    return _eq_leaf(_norm(value, field))
 
 
 # -- filters --------------------------------------------------------------------------------------
@@ -593,11 +620,39 @@ def _field_predicate(path: str, test: _Test, field: str) -> Predicate:
         parts = split_path(path)
     except ValueError as e:
         raise _error(str(e), field) from None
+    one, many, idx = test.one, test.many, _indexes(parts)
     if len(parts) == 1:
-        key, one = parts[0], test.one
+        key = parts[0]
         return lambda doc: one(doc.get(key, MISSING))
-    idx, many = _indexes(parts), test.many
-    return lambda doc: many(resolve_parts(doc, parts, idx, True))
+    if len(parts) == 2:
+        first, second = parts
+
+        def pred2(doc: dict) -> bool:
+            v = doc.get(first, MISSING)
+            tv = type(v)
+            if tv is dict:
+                return one(v.get(second, MISSING))
+            if tv is list:
+                return many(resolve_parts(doc, parts, idx, True))
+            return one(MISSING)
+
+        return pred2
+
+    def pred(doc: dict) -> bool:
+        # Fast path while the path only crosses subdocuments (a single candidate); an array on
+        # the way needs the full MongoDB traversal.
+        v: Any = doc
+        for p in parts:
+            tv = type(v)
+            if tv is dict:
+                v = v.get(p, MISSING)
+            elif tv is list:
+                return many(resolve_parts(doc, parts, idx, True))
+            else:
+                return one(MISSING)
+        return one(v)
+
+    return pred
 
 
 def _all_of(preds: list[Predicate]) -> Predicate:

@@ -197,6 +197,30 @@ class _Desc:
         return f"_Desc({self.k!r})"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _desc_key(k: tuple) -> tuple:
+    """A key that sorts ascending exactly as ``k`` sorts descending.
+
+    Plain tuples for the common types keep every comparison in C (a wrapper's ``__lt__`` costs
+    a Python call per comparison); objects, arrays and binData fall back to :class:`_Desc`.
+    Within one rank every key has the same shape, so the two forms are never compared.
+    """
+    r = k[0]
+    if r == R_STRING:  # negated code points; the final 1 puts longer strings first
+        return (-R_STRING, (*[-ord(c) for c in k[1]], 1))
+    if r == R_NUMBER:
+        return (-R_NUMBER, 0) if len(k) == 2 else (-R_NUMBER, -1, -k[2])  # NaN last
+    if r == R_NULL or r == R_EMPTY_ARRAY:
+        return (-r,)
+    if r == R_BOOL:
+        return (-R_BOOL, not k[1])
+    if r == R_DATE:
+        return (-R_DATE, _EPOCH - k[1])
+    return (-r, _Desc(k))
+
+
 def _field_key(candidates: list[Any], descending: bool) -> tuple:
     """The sort key of a field: min (ascending) / max (descending) over every value found,
     arrays contributing their elements; missing is null; an empty array sorts below null."""
@@ -239,7 +263,7 @@ def _field_extractor(field: str, descending: bool) -> Callable[[dict], Any]:
 
     if not descending:
         return extract
-    return lambda doc: _Desc(extract(doc))
+    return lambda doc: _desc_key(extract(doc))
 
 
 def sort_key(spec: list[tuple[str, int]]) -> Callable[[dict], tuple]:

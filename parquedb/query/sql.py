@@ -108,11 +108,9 @@ def _op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
             return TRUE
         fitting = [v for v in arg if v is not None and _fits(v, kind)]
         has_null = any(v is None for v in arg)
-        conds = []
-        params: list[Any] = []
-        if fitting:
-            conds.append(f"{col} IN ({', '.join('?' for _ in fitting)})")
-            params += fitting
+        params: list[Any] = list(fitting)
+        # null-safe: NULL IN (...) is NULL in SQL, but a missing field is simply "not in"
+        conds = [f"coalesce({col} IN ({', '.join('?' for _ in fitting)}), FALSE)"] if fitting else []
         if has_null:
             conds.append(f"{col} IS NULL")
         sql = "(" + " OR ".join(conds) + ")" if conds else "FALSE"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-BULK = 1200       # > Settings.inline_max_rows: create_many goes to a data file
+BULK = 1050       # > Settings.inline_max_rows: create_many goes to a data file
 GEN_DOCS = 1100   # update_many over all of them also writes a data file
-SEED_DOCS = 6000  # compaction mode: enough rows that a full compaction takes a while
+SEED_DOCS = 5000  # compaction mode: enough rows that a full compaction takes a while
 
 SLOW = ("compact", "create_many", "inc_all")  # the child announces these before running them
 

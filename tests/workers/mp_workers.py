@@ -271,7 +271,7 @@ def polling_reader(root: str, wid: int, target: int, acked: Any, q: Any, barrier
 
 # -- compaction racing writers ---------------------------------------------------------------
 def writer_with_updates(root: str, wid: int, n: int, q: Any, barrier: Any) -> None:
-    """Creates ``n`` entities (every 10th step a create_many of 1100 new ones: a data file)
+    """Creates ``n`` entities (every 8th step a create_many of 1050 new ones: a data file)
     and updates earlier ones; acknowledges each call after it returned."""
     def go() -> int:
         import parquedb
@@ -286,9 +286,9 @@ def writer_with_updates(root: str, wid: int, n: int, q: Any, barrier: Any) -> No
                 prev = f"w{wid}-{i - 1:04d}"
                 db.docs.update(prev, {"$set": {"v": i}})
                 q.put(("u", wid, (prev, i)))
-            if i % 10 == 9:
+            if i % 8 == 7:
                 ids = db.docs.create_many([{"$id": f"w{wid}-{i:04d}-b{j:04d}", "v": 0}
-                                           for j in range(1100)])
+                                           for j in range(1050)])
                 q.put(("cm", wid, ids))
         db.close()
         return n

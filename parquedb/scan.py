@@ -1,0 +1,87 @@
+"""Executing reads: DuckDB over the Parquet files when it can be exact, the matcher otherwise.
+
+The filter is translated to SQL over the typed (shredded) columns as a *superset* of the
+matches (``query.sql.translate``). When the translation is exact, DuckDB also sorts, counts and
+pages; when it is not, DuckDB only narrows the candidates and the Python matcher decides. Stale
+row versions are removed inside the SQL (see ``engine.duck``), so neither path ever sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from .engine.duck import CurrentRows, quote
+from .engine.format import DATA_SCHEMA, table_to_rows
+from .engine.snapshot import Snapshot
+from .entity import Row
+from .query.sql import translate
+
+_PUSH_SORT_KINDS = {"string", "int64", "bool", "timestamp"}
+_COLS = ", ".join(quote(c) for c in DATA_SCHEMA.names)
+STREAM_BATCH = 4096
+
+
+def pushdown_possible(snap: Any, collection: str) -> bool:
+    """Worth it only when the collection has data files (inlined rows are few and in memory)."""
+    if not isinstance(snap, Snapshot):
+        return False
+    cs = snap.state.collections.get(collection)
+    return cs is not None and bool(cs.files)
+
+
+class PushdownScan:
+    """One read over a snapshot's collection through DuckDB."""
+
+    def __init__(self, duck: Any, snap: Snapshot, collection: str,
+                 filter: dict[str, Any] | None, include_deleted: bool) -> None:
+        self.duck = duck
+        self.rel = CurrentRows(duck, snap, collection)
+        self.types = self.rel.typed_fields()
+        where, params, exact = translate(filter, self.types)
+        cond = "NOT _tomb" + ("" if include_deleted else " AND deletedAt IS NULL")
+        self.where = f"{cond} AND {where}"
+        self.params = params
+        self.exact = exact
+
+    def sortable(self, spec: list[tuple[str, int]]) -> bool:
+        return all(self.types.get(f) in _PUSH_SORT_KINDS for f, _ in spec)
+
+    def _order(self, spec: list[tuple[str, int]]) -> str:
+        # MongoDB puts null/missing lowest: first ascending, last descending
+        return ", ".join(f"{quote(f)} {'ASC NULLS FIRST' if d == 1 else 'DESC NULLS LAST'}"
+                         for f, d in spec)
+
+    def page(self, spec: list[tuple[str, int]], skip: int,
+             limit: int | None) -> tuple[list[Row], int]:
+        """Exact filter and sort: DuckDB returns the page and the total."""
+        sql = (f"SELECT {_COLS}, count(*) OVER () AS _total FROM ({self.rel.sql()}) "
+               f"WHERE {self.where} ORDER BY {self._order(spec)}")
+        params = list(self.params)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        if skip:
+            sql += " OFFSET ?"
+            params.append(skip)
+        with self.duck.lock:
+            tbl = self.duck.con.sql(sql, params=params).to_arrow_table()
+        total = tbl.column("_total")[0].as_py() if tbl.num_rows else None
+        if total is None:  # the page is empty: count separately
+            total = self.count() if skip else 0
+        return table_to_rows(tbl, 0), total
+
+    def count(self) -> int:
+        sql = f"SELECT count(*) FROM ({self.rel.sql()}) WHERE {self.where}"
+        with self.duck.lock:
+            return self.duck.con.sql(sql, params=self.params).fetchall()[0][0]
+
+    def rows(self) -> Iterator[Row]:
+        """Candidate rows, streamed in batches (memory stays bounded)."""
+        sql = f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where}"
+        with self.duck.lock:
+            reader = self.duck.con.sql(sql, params=self.params).to_arrow_reader(STREAM_BATCH)
+            for batch in reader:
+                yield from table_to_rows(batch, 0)
+
+    def close(self) -> None:
+        self.rel.release()
