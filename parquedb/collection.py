@@ -385,13 +385,37 @@ class Collection:
 
     # -- aggregation ---------------------------------------------------------------------
     def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Run a MongoDB-style pipeline over the collection's current entities."""
-        from .query.aggregate import run_pipeline
+        """Run a MongoDB-style pipeline over the collection's current entities.
+
+        A leading ``$match`` is pushed down like a ``find`` filter; a following ``$group`` runs
+        in DuckDB when every part of it has an exact SQL equivalent.
+        """
+        from .query.aggregate import compile_pipeline
+        from .query.sql import translate_group
 
         def go() -> list[dict[str, Any]]:
+            run = compile_pipeline(pipeline)  # a bad pipeline fails before any read
+            stages = list(pipeline)
+            flt = None
+            if stages and isinstance(stages[0], dict) and set(stages[0]) == {"$match"} \
+                    and "$expr" not in (stages[0]["$match"] or {}):
+                flt = stages.pop(0)["$match"]
             with self._db._table.lock:
                 view = self._view()
-                return run_pipeline(self._matches(view, None, False), pipeline)
+                if (stages and isinstance(stages[0], dict) and set(stages[0]) == {"$group"}
+                        and self._tx is None and _id_equality(flt) is None
+                        and pushdown_possible(view, self.name)):
+                    scan = PushdownScan(self._db._table.duck, view, self.name, flt, False)
+                    try:
+                        plan = translate_group(stages[0]["$group"], scan.types)
+                        if scan.exact and plan is not None:
+                            groups = scan.group(plan[0], plan[1])
+                            return compile_pipeline(stages[1:])(groups) if stages[1:] else groups
+                    finally:
+                        scan.close()
+                if flt is None:
+                    return run(self._matches(view, None, False))
+                return compile_pipeline(stages)(self._matches(view, flt, False))
         return self._run("query", "aggregate", go)
 
 

@@ -27,6 +27,7 @@ RESERVED_FIELDS = frozenset(
 )
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_ID_LEN = 512
+_BAD_ID_CHAR = re.compile("[\x00-\x1f/\ud800-\udfff]")
 
 
 # -- time ---------------------------------------------------------------------------------
@@ -148,8 +149,7 @@ def local_id(collection: str, entity_id: Any) -> str:
             raise ValidationError(
                 f"$id {entity_id!r} belongs to collection {prefix!r}, not {collection!r}",
                 code=ErrorCode.INVALID_INPUT, field="$id", collection=collection)
-    if (not lid or len(lid) > _MAX_ID_LEN or "/" in lid or lid in (".", "..")
-            or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in lid)):
+    if not lid or len(lid) > _MAX_ID_LEN or lid in (".", "..") or _BAD_ID_CHAR.search(lid):
         raise ValidationError(f"invalid $id {entity_id!r}", code=ErrorCode.INVALID_INPUT,
                               field="$id", collection=collection)
     return lid

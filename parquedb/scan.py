@@ -75,6 +75,14 @@ class PushdownScan:
         with self.duck.lock:
             return self.duck.con.sql(sql, params=self.params).fetchall()[0][0]
 
+    def group(self, select: str, group_expr: str | None) -> list[dict[str, Any]]:
+        """An exact ``$group`` computed by DuckDB."""
+        sql = f"SELECT {select} FROM ({self.rel.sql()}) WHERE {self.where}"
+        if group_expr:
+            sql += f" GROUP BY {group_expr}"
+        with self.duck.lock:
+            return self.duck.con.sql(sql, params=self.params).to_arrow_table().to_pylist()
+
     def rows(self) -> Iterator[Row]:
         """Candidate rows, streamed in batches (memory stays bounded)."""
         sql = f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where}"

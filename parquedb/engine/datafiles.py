@@ -114,6 +114,15 @@ class DataFiles:
         return cached
 
     def row_at(self, key: str, rownum: int, default_seq: int) -> Row:
+        """One row of a file; decoded rows are cached (files never change)."""
+        cached = self.cache.get(("row", key, rownum))
+        if cached is not None:
+            return cached
+        row = self._read_row(key, rownum, default_seq)
+        self.cache.put(("row", key, rownum), row, 160 + len(row.doc or ""))
+        return row
+
+    def _read_row(self, key: str, rownum: int, default_seq: int) -> Row:
         pf = self.parquet_file(key)
         md = pf.metadata
         start = 0

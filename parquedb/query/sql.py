@@ -122,3 +122,51 @@ def _op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
     if op in ("$startsWith",) and kind == "string" and isinstance(arg, str):
         return f"starts_with({col}, ?)", [arg], True
     return TRUE
+
+
+_AGG_KINDS = {"string", "int64", "double", "bool", "timestamp"}
+
+
+def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, list[str]] | None:
+    """A ``$group`` stage → ``(select list, group-by expression, output names)``, or None when
+    some part has no exact SQL equivalent (the pipeline then runs in Python)."""
+    if not isinstance(spec, dict) or "_id" not in spec:
+        return None
+    key = spec["_id"]
+    if key is None:
+        group_expr = None
+    elif isinstance(key, str) and key.startswith("$") and types.get(key[1:]) in _AGG_KINDS \
+            and "." not in key:
+        group_expr = quote(key[1:])
+    else:
+        return None
+    select = [f"{group_expr if group_expr else 'NULL'} AS _id"]
+    names = ["_id"]
+    for name, acc in spec.items():
+        if name == "_id":
+            continue
+        if not isinstance(acc, dict) or len(acc) != 1 or "." in name or name.startswith("$"):
+            return None
+        (op, arg), = acc.items()
+        if op == "$count" and arg == {}:
+            expr = "count(*)"
+        elif op == "$sum" and isinstance(arg, int) and not isinstance(arg, bool):
+            expr = f"count(*) * {arg}"
+        elif op in ("$sum", "$avg", "$min", "$max") and isinstance(arg, str) \
+                and arg.startswith("$") and "." not in arg:
+            kind = types.get(arg[1:])
+            col = quote(arg[1:])
+            if op in ("$sum", "$avg") and kind not in ("int64", "double"):
+                return None
+            if op in ("$min", "$max") and kind not in _AGG_KINDS - {"double"}:
+                return None  # NaN orders differently in SQL
+            total = f"coalesce(sum({col}), 0)"
+            if kind == "int64":
+                total = f"CAST({total} AS BIGINT)"
+            expr = {"$sum": total, "$avg": f"avg({col})",
+                    "$min": f"min({col})", "$max": f"max({col})"}[op]
+        else:
+            return None
+        select.append(f"{expr} AS {quote(name)}")
+        names.append(name)
+    return ", ".join(select), group_expr, names
