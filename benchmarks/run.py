@@ -61,7 +61,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "update_inc": ("single update $inc", "ms", "lower"),
     "find_selective_after_writes": ("selective find after the writes", "ms", "lower"),
     "disk_end": ("bytes on disk after the writes", "MB", "lower"),
-    "create_small": ("single create into N/10 docs", "ms", "lower"),
+    "create_small": ("single create into N/10 docs (interleaved)", "ms", "lower"),
     "growth": ("create p50 at N / at N/10 (1.0 = flat)", "x", "lower"),
     "rss_baseline": ("RSS before load (dataset in memory)", "MB", "lower"),
     "rss_peak_over_baseline": ("peak RSS above baseline, main workload", "MB", "lower"),
@@ -236,7 +236,11 @@ class Worker:
             self.query_steps(sysm, budget)
 
         if "write" in self.groups and sysm.supports_writes:
-            self.step("create", lambda: self.latency(time_calls(sysm.create, dataset.fresh_copies(new_docs), budget)))
+            if "growth" in self.groups:
+                self.creates_with_growth(sysm, n // 10, new_docs, budget)
+            else:
+                self.step("create", lambda: self.latency(
+                    time_calls(sysm.create, dataset.fresh_copies(new_docs), budget)))
             scores = iter([round(rng.random() * 5, 3) for _ in upd] * 2)
             self.step("update_set", lambda: self.latency(time_calls(
                 lambda i: sysm.update_set(ids[i], next(scores)), upd, budget)))
@@ -250,9 +254,6 @@ class Worker:
             sysm.close()
         except Exception:  # noqa: BLE001
             traceback.print_exc(file=sys.stderr)
-
-        if "growth" in self.groups and sysm.supports_writes:
-            self.step("create_small", lambda: self.create_at(n // 10, new_docs, budget))
 
         if "load" in self.groups:
             def load_whole() -> dict[str, Any]:
@@ -282,17 +283,48 @@ class Worker:
         if each is not None:
             self.step("count_by_status_each", lambda: self.query(each, budget))
 
-    def create_at(self, size: int, new_docs: list[dict[str, Any]], budget: float) -> dict[str, Any]:
-        """Single-create latency into a fresh collection of ``size`` docs (the growth check)."""
-        s = self.make("small")
+    def creates_with_growth(self, sysm: System, small_n: int, new_docs: list[dict[str, Any]],
+                            budget: float) -> None:
+        """Single creates into the N-doc collection, alternating with creates into a fresh
+        N/10-doc one (loaded and compacted the same way), for "no write cost that grows with
+        the collection". Alternating call by call exposes both sizes to the same machine
+        noise, so their ratio holds even on a busy machine; separate loops did not.
+        """
+        small: System | None = None
         try:
-            self.load(s, dataset.generate(size), 10_000)
-            if hasattr(s, "compact"):
-                s.compact()
-            return self.latency(time_calls(s.create, dataset.fresh_copies(new_docs), budget),
-                                size=size)
-        finally:
-            s.close()
+            small = self.make("small")
+            self.load(small, dataset.generate(small_n), 10_000)
+            if hasattr(small, "compact"):
+                small.compact()
+        except Exception as e:  # noqa: BLE001
+            self.emit("create_small", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+            traceback.print_exc(file=sys.stderr)
+            small = None
+        big_docs, small_docs = dataset.fresh_copies(new_docs), dataset.fresh_copies(new_docs)
+        big_t: list[int] = []
+        small_t: list[int] = []
+        errors: dict[str, str] = {}
+        clock, deadline = time.perf_counter_ns, time.perf_counter_ns() + int(2 * budget * 1e9)
+        for bd, sd in zip(big_docs, small_docs):
+            for target, doc, out, key in ((sysm, bd, big_t, "create"), (small, sd, small_t, "create_small")):
+                if target is None or key in errors:
+                    continue
+                try:
+                    t0 = clock()
+                    target.create(doc)
+                    out.append(clock() - t0)
+                except Exception as e:  # noqa: BLE001
+                    errors[key] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                    traceback.print_exc(file=sys.stderr)
+            if clock() > deadline or len(errors) == 2:
+                break
+        for key, samples in (("create", big_t), ("create_small", small_t)):
+            if key in errors:
+                self.emit(key, error=errors[key])
+            elif samples:
+                self.emit(key, **self.latency(samples))
+        if small is not None:
+            small.close()
 
     def cleanup(self) -> None:
         if not self.args.keep:
@@ -489,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.timezone.utc)
     load_before = os.getloadavg()  # a busy machine explains outliers; record it
+    versions_before = versions()
     print(f"ParqueDB benchmarks: N={args.n:,}, {os.cpu_count()} cores, load average "
           f"{load_before[0]:.2f}, systems={systems}, groups={args.only}", flush=True)
     results: dict[str, dict[str, dict[str, Any]]] = {}
@@ -507,9 +540,20 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     derive(results)
     problems = cross_checks(results)
+    warnings = []
+    load_after = os.getloadavg()
+    cores = os.cpu_count() or 1
+    if max(load_before[0], load_after[0]) > cores + 1:  # +1: the benchmark itself
+        warnings.append(f"machine busy (load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
+                        f"after, {cores} cores): systems ran at different loads, ratios are unreliable")
+    versions_after = versions()
+    if versions_after.get("parquedb_newest_source") != versions_before.get("parquedb_newest_source"):
+        warnings.append("parquedb source files changed during the run: its figures may mix two builds")
 
     print()
     print(report(results, systems))
+    for w in warnings:
+        print(f"\nWARNING: {w}")
     if problems:
         print("\nCROSS-CHECK FAILURES (same data, different answers):\n  " + "\n  ".join(problems))
 
@@ -521,8 +565,8 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(), "python": platform.python_version(),
             "settings": {k: getattr(args, k) for k in ("lookups", "creates", "updates", "reps",
                                                        "budget", "timeout", "only")},
-            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-            "versions": versions(), "wall_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
+            "loadavg_before": load_before, "loadavg_after": load_after, "warnings": warnings,
+            "versions": versions_before, "versions_after": versions_after, "wall_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
     ratios = {s: {k: cost_ratio(results.get("parquedb", {}).get(k),
                                 results[s].get(ANCHOR_KEY.get(k, k)), b)
                   for k, (_l, _u, b) in METRICS.items()} for s in systems if s != "parquedb"}
@@ -544,6 +588,13 @@ def versions() -> dict[str, str]:
         v["parquedb"] = version("parquedb")
     except Exception:  # noqa: BLE001
         v["parquedb"] = "not installed"
+    # The package changes between runs while under development: stamp the newest source file
+    # so two results files can be told apart without asking version control.
+    src = os.path.join(os.path.dirname(RESULTS_DIR), "..", "parquedb")
+    stamps = [os.path.getmtime(os.path.join(r, f)) for r, _d, fs in os.walk(src)
+              for f in fs if f.endswith(".py")]
+    if stamps:
+        v["parquedb_newest_source"] = dt.datetime.fromtimestamp(max(stamps), dt.timezone.utc).isoformat()
     return v
 
 

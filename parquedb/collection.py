@@ -391,7 +391,7 @@ class Collection:
         in DuckDB when every part of it has an exact SQL equivalent.
         """
         from .query.aggregate import compile_pipeline
-        from .query.sql import translate_group
+        from .query.sql import fix_group_rows, translate_group
 
         def go() -> list[dict[str, Any]]:
             run = compile_pipeline(pipeline)  # a bad pipeline fails before any read
@@ -409,7 +409,7 @@ class Collection:
                     try:
                         plan = translate_group(stages[0]["$group"], scan.types)
                         if scan.exact and plan is not None:
-                            groups = scan.group(plan[0], plan[1])
+                            groups = fix_group_rows(scan.group(plan[0], plan[1]))
                             return compile_pipeline(stages[1:])(groups) if stages[1:] else groups
                     finally:
                         scan.close()

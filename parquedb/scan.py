@@ -77,9 +77,9 @@ class PushdownScan:
 
     def group(self, select: str, group_expr: str | None) -> list[dict[str, Any]]:
         """An exact ``$group`` computed by DuckDB."""
-        sql = f"SELECT {select} FROM ({self.rel.sql()}) WHERE {self.where}"
-        if group_expr:
-            sql += f" GROUP BY {group_expr}"
+        # a constant key still groups: no rows in, no group out (as in MongoDB)
+        sql = (f"SELECT {select} FROM ({self.rel.sql()}) WHERE {self.where} "
+               f"GROUP BY {group_expr or 'CAST(NULL AS INTEGER)'}")
         with self.duck.lock:
             return self.duck.con.sql(sql, params=self.params).to_arrow_table().to_pylist()
 

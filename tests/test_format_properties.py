@@ -227,18 +227,19 @@ class FormatMachine(RuleBasedStateMachine):
         self.coll = self.db.collection(COLL)
 
     def teardown(self) -> None:
-        if self.db is not None:
-            try:
+        try:
+            if self.db is not None:
                 for lid in self.model.used:  # the last steps' histories, all of them
                     self._check_history(lid)
-            finally:
+        finally:
+            if self.db is not None:
                 self.db.close()
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        if self.mem_name is not None:
-            fs = fsspec.filesystem("memory")
-            if fs.exists(f"/{self.mem_name}"):
-                fs.rm(f"/{self.mem_name}", recursive=True)
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.mem_name is not None:
+                fs = fsspec.filesystem("memory")
+                if fs.exists(f"/{self.mem_name}"):
+                    fs.rm(f"/{self.mem_name}", recursive=True)
 
     # -- choosing ids -------------------------------------------------------------------
     def _ids(self) -> list[str]:
@@ -372,12 +373,21 @@ class FormatMachine(RuleBasedStateMachine):
     def maintenance(self, what) -> None:
         """One rule for both, so that automatic compaction gets room to happen between
         explicit ones. Neither changes anything the model knows."""
+        before = self._dump()
         if "compact" in what:
             self.db.compact()
+            assert same(self._dump(), before), "compaction changed an entity or an event"
         if "reopen" in what:
             self.db.close()
             self._connect()
+            assert same(self._dump(), before), "reopening changed an entity or an event"
         self.check_all_history = True
+
+    def _dump(self) -> list:
+        """Everything the database says, system fields included (the model does not know
+        timestamps and actors): compaction and reopening must not change any of it."""
+        return ([dict(e) for e in self.coll.find(include_deleted=True)]
+                + [self.coll.history(lid) for lid in self.model.used])
 
     @precondition(lambda self: self.bulk)
     @rule(g=st.integers(0, 2), upd=updates())
@@ -477,7 +487,7 @@ class FormatMachine(RuleBasedStateMachine):
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
 if os.environ.get("PARQUEDB_SHRINK"):
     _PHASES.append(Phase.shrink)
-RUNS = settings(max_examples=10, stateful_step_count=40, deadline=None, phases=_PHASES,
+RUNS = settings(max_examples=6, stateful_step_count=35, deadline=None, phases=_PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -497,7 +507,7 @@ class BulkFormatMachine(FormatMachine):
 
 
 TestLocalFormat = LocalFormatMachine.TestCase
-TestLocalFormat.settings = RUNS
+TestLocalFormat.settings = settings(RUNS, max_examples=5, stateful_step_count=30)  # fsyncs
 TestMemoryFormat = MemoryFormatMachine.TestCase
 TestMemoryFormat.settings = RUNS
 TestBulkFormat = BulkFormatMachine.TestCase

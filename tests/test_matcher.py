@@ -586,6 +586,19 @@ def test_numeric_path_components():
         ({"a.0": 1}, {"a": {"0": 1}}, True),
         ({"a.0": 1}, {"a": 1}, False),
         ({"a.0": None}, {"a": 1}, True),
+        ({"a.0": [1, 2]}, {"a": [[1, 2]]}, True),
+        ({"a.0": {"$ne": [1, 2]}}, {"a": [[1, 2]]}, False),
+        ({"a.0": {"$nin": [1]}}, {"a": [[1, 2]]}, True),
+    ])
+
+
+def test_scalar_met_inside_a_fan_out_is_missing():
+    check([
+        ({"a.b.c": None}, {"a": [{"b": 5}]}, True),
+        ({"a.b.c": {"$exists": False}}, {"a": [{"b": 5}]}, True),
+        ({"a.b.c": {"$exists": True}}, {"a": [{"b": 5}, {"b": {"c": 1}}]}, True),
+        ({"a.b.c": 1}, {"a": [{"b": 5}, {"b": {"c": 1}}]}, True),
+        ({"a.b.c": None}, {"a": [{"b": {"c": 1}}]}, False),
     ])
 
 

@@ -107,3 +107,39 @@ def test_pushdown_agrees_with_matcher(kind: str, tmp_path_factory: pytest.TempPa
             assert db.things.count(flt) == len(expected), flt
     finally:
         db.close()
+
+
+groups = st.fixed_dictionaries(
+    {"_id": st.sampled_from([None, "$i", "$s", "$t", "$m"])},
+    optional={"n": st.just({"$sum": 1}), "total": st.sampled_from([{"$sum": "$i"}, {"$sum": "$f"}]),
+              "avg": st.sampled_from([{"$avg": "$i"}, {"$avg": "$f"}]),
+              "lo": st.sampled_from([{"$min": "$s"}, {"$min": "$i"}, {"$min": "$t"}]),
+              "hi": st.sampled_from([{"$max": "$i"}, {"$max": "$s"}]),
+              "c": st.just({"$count": {}})},
+)
+
+
+@settings(max_examples=25, deadline=None, report_multiple_bugs=False,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(docs=st.lists(doc_st, min_size=4, max_size=30), data=st.data())
+def test_group_pushdown_agrees_with_pipeline(tmp_path_factory: pytest.TempPathFactory,
+                                             docs: list[dict], data: st.DataObject) -> None:
+    from parquedb.query.aggregate import run_pipeline
+
+    db = open_db("local", tmp_path_factory)
+    try:
+        ids = db.things.create_many(docs)
+        for eid in ids[::3]:
+            db.things.update(eid, {"$inc": {"i": 1}})
+        current = list(db.things.find())
+        for _ in range(4):
+            pipeline = [{"$group": data.draw(groups)}, {"$sort": {"_id": 1}}]
+            if data.draw(st.booleans()):
+                pipeline.insert(0, {"$match": data.draw(filters())})
+            expected = run_pipeline(current, pipeline)
+            got = db.things.aggregate(pipeline)
+            assert got == expected, pipeline
+            for g, e in zip(got, expected):  # same types too: 1 vs 1.0 vs Decimal
+                assert {k: type(v) for k, v in g.items()} == {k: type(v) for k, v in e.items()}
+    finally:
+        db.close()

@@ -26,7 +26,7 @@ WRITE_BATCH = ROW_GROUP_SIZE
 Progress = Callable[[str, int, int], None]
 
 
-def _sorted_sources(table: Any, cs: Any, sources: list[Any], idx: Any) -> Iterator[Row]:
+def _sorted_sources(table: Any, collection: str, sources: list[Any], idx: Any) -> Iterator[Row]:
     """Current rows of the sources, merged in ``$id`` order (each file is sorted already)."""
 
     def file_rows(info: Any) -> Iterator[Row]:
@@ -35,7 +35,7 @@ def _sorted_sources(table: Any, cs: Any, sources: list[Any], idx: Any) -> Iterat
                 if idx.is_current(row.id, info.key, start + i):
                     yield row
 
-    inline = sorted((r for r in cs.rows.values()), key=lambda r: r.id)
+    inline = sorted(table.snapshot.current_inline(collection), key=lambda r: r.id)
     streams = [iter(inline)] + [file_rows(f) for f in sources]
     return heapq.merge(*streams, key=lambda r: r.id)
 
@@ -113,7 +113,7 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
             writer = buf = None
             in_file = 0
 
-        for row in _sorted_sources(table, cs, sources, idx):
+        for row in _sorted_sources(table, collection, sources, idx):
             seen += 1
             if row.tomb and drop_tombstones:
                 continue

@@ -87,7 +87,7 @@ class CurrentRows:
         cs = snap.state.collections.get(collection)
         self.cs = cs
         types: dict[str, str] = {}
-        inline_rows = [r for r in cs.rows.values()] if cs else []
+        inline_rows = snap.current_inline(collection)
         inline_docs = [{} if r.tomb else r.user_doc() for r in inline_rows]
         types = field_types(inline_docs)
         files = list(cs.files.values()) if cs else []

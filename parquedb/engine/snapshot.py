@@ -15,6 +15,22 @@ class View(Protocol):
 
     def current(self, collection: str, eid: str) -> Row | None: ...
 
+    def current_inline(self, collection: str) -> list[Row]:
+        """Inlined rows that are still the newest version of their ``$id`` (a bulk write to a
+        data file can supersede them: that file row is then the current one)."""
+        cs = self.state.collections.get(collection)
+        if cs is None:
+            return []
+        if not cs.files:
+            return list(cs.rows.values())
+        idx = self.index(collection)
+        out = []
+        for row in list(cs.rows.values()):
+            entry = idx.get(row.id)
+            if entry is not None and entry[1] is INLINE and entry[0] == row.seq:
+                out.append(row)
+        return out
+
     def scan(self, collection: str) -> Iterator[Row]: ...
 
 
@@ -57,6 +73,22 @@ class Snapshot:
         info = cs.files.get(loc[0])
         return self.files.row_at(loc[0], loc[1], info.seq if info else seq)
 
+    def current_inline(self, collection: str) -> list[Row]:
+        """Inlined rows that are still the newest version of their ``$id`` (a bulk write to a
+        data file can supersede them: that file row is then the current one)."""
+        cs = self.state.collections.get(collection)
+        if cs is None:
+            return []
+        if not cs.files:
+            return list(cs.rows.values())
+        idx = self.index(collection)
+        out = []
+        for row in list(cs.rows.values()):
+            entry = idx.get(row.id)
+            if entry is not None and entry[1] is INLINE and entry[0] == row.seq:
+                out.append(row)
+        return out
+
     def scan(self, collection: str) -> Iterator[Row]:
         """Current rows of a collection, tombstones skipped (soft-deleted rows included).
 
@@ -65,12 +97,15 @@ class Snapshot:
         cs: CollectionState | None = self.state.collections.get(collection)
         if cs is None:
             return
-        for row in list(cs.rows.values()):
-            if not row.tomb:
-                yield row
         if not cs.files:
+            for row in list(cs.rows.values()):
+                if not row.tomb:
+                    yield row
             return
         idx = self.index(collection)
+        for row in self.current_inline(collection):
+            if not row.tomb:
+                yield row
         for info in list(cs.files.values()):
             for start, rows in self.files.iter_rows(info.key, info.seq):
                 key = info.key

@@ -211,6 +211,7 @@ class Table:
                     self._apply(commit)
                     self._after_commit(commit)
                     return commit, result
+                self._discard_files(actions)  # never referenced: the re-plan writes its own
                 if attempt > 2:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * attempt)))
             raise CommitConflictError(
@@ -241,6 +242,14 @@ class Table:
                 actions.append({"a": "events", "c": coll,
                                 "events": [e.to_list() for e in batch.events.get(coll, [])]})
         return actions
+
+    def _discard_files(self, actions: list[dict[str, Any]]) -> None:
+        for a in actions:
+            if a["a"] == "add_file":
+                try:
+                    self.storage.delete(a["key"])
+                except Exception:  # vacuum removes what is left behind
+                    log.debug("could not remove unpublished %s", a["key"], exc_info=True)
 
     def commit_actions(self, plan: Callable[[Snapshot], list[dict[str, Any]] | None],
                        *, info: dict[str, Any] | None = None) -> Commit | None:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parquedb.hooks")
 _op_ids = itertools.count(1)
+_UNSET: Any = object()
 
 HOOK_METHODS = (
     "on_query_start", "on_query_end", "on_query_error",
@@ -137,19 +138,55 @@ class OperationContext:
         return out
 
 
-@dataclass(slots=True, eq=False)
 class OperationResult:
-    """What an operation returned, with what it cost."""
+    """What an operation returned, with what it cost (read from its context when asked)."""
 
-    value: Any                  # the call's return value
-    rows: int | None            # entities returned or affected (None when that means nothing)
-    duration_ms: float
-    storage_requests: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
-    files_read: int = 0
-    row_groups_read: int = 0
-    rows_scanned: int = 0
+    __slots__ = ("value", "_ctx", "_rows")
+
+    def __init__(self, value: Any, ctx: OperationContext) -> None:
+        self.value = value          # the call's return value
+        self._ctx = ctx
+        self._rows: Any = _UNSET
+
+    @property
+    def rows(self) -> int | None:
+        """Entities returned or affected (None when that means nothing, e.g. compact)."""
+        r = self._rows
+        if r is _UNSET:
+            r = self._rows = _row_count(self.value)
+        return r
+
+    @property
+    def duration_ms(self) -> float:
+        return self._ctx.duration_ms or 0.0
+
+    @property
+    def storage_requests(self) -> int:
+        return self._ctx.storage_requests
+
+    @property
+    def bytes_read(self) -> int:
+        return self._ctx.bytes_read
+
+    @property
+    def bytes_written(self) -> int:
+        return self._ctx.bytes_written
+
+    @property
+    def files_read(self) -> int:
+        return self._ctx.files_read
+
+    @property
+    def row_groups_read(self) -> int:
+        return self._ctx.row_groups_read
+
+    @property
+    def rows_scanned(self) -> int:
+        return self._ctx.rows_scanned
+
+    def __repr__(self) -> str:
+        return (f"OperationResult(rows={self.rows}, duration_ms={self.duration_ms:.3f}, "
+                f"storage_requests={self.storage_requests})")
 
 
 @dataclass(slots=True, eq=False)
@@ -460,9 +497,7 @@ class HookRegistry:
                         self._hook_failed(fail, h, e)
                 raise
             ctx.duration_ms = (time.perf_counter() - ctx.started) * 1000.0
-            result = OperationResult(value, _row_count(value), ctx.duration_ms,
-                                     ctx.storage_requests, ctx.bytes_read, ctx.bytes_written,
-                                     ctx.files_read, ctx.row_groups_read, ctx.rows_scanned)
+            result = OperationResult(value, ctx)
             for h in methods[end]:
                 try:
                     h(ctx, result)

@@ -197,34 +197,34 @@ class MetricsCollector:
             self._storage: dict[str, StorageStats] = {k: StorageStats() for k in STORAGE_KINDS}
 
     # -- hook methods --------------------------------------------------------------------
-    def _record(self, ctx: OperationContext, result: OperationResult | None,
+    def _record(self, ctx: OperationContext, rows: int | None,
                 error: BaseException | None) -> None:
         if ctx.parent_id is not None and not self.include_nested:
             return
         key = (ctx.kind, ctx.operation, ctx.collection)
-        seconds = (ctx.duration_ms or 0.0) / 1000.0
         with self._lock:
             st = self._ops.get(key)
             if st is None:
                 st = self._ops[key] = OperationStats()
             st.count += 1
-            st.latency.observe(seconds)
-            st.storage_requests += ctx.storage_requests
-            st.bytes_read += ctx.bytes_read
-            st.bytes_written += ctx.bytes_written
-            st.files_read += ctx.files_read
+            st.latency.observe((ctx.duration_ms or 0.0) / 1000.0)
+            if ctx.storage_requests:
+                st.storage_requests += ctx.storage_requests
+                st.bytes_read += ctx.bytes_read
+                st.bytes_written += ctx.bytes_written
+                st.files_read += ctx.files_read
             if error is not None:
                 st.errors += 1
                 code = error_code_of(error)
                 st.error_codes[code] = st.error_codes.get(code, 0) + 1
-            elif result is not None and result.rows:
-                st.rows += result.rows
+            elif rows:
+                st.rows += rows
 
     def on_query_end(self, ctx: OperationContext, result: OperationResult) -> None:
-        self._record(ctx, result, None)
+        self._record(ctx, result.rows, None)
 
     def on_mutation_end(self, ctx: OperationContext, result: OperationResult) -> None:
-        self._record(ctx, result, None)
+        self._record(ctx, result.rows, None)
 
     def on_query_error(self, ctx: OperationContext, error: BaseException) -> None:
         self._record(ctx, None, error)

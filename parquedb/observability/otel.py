@@ -144,12 +144,11 @@ class OpenTelemetryHook:
         if not self.traces:
             return
         attrs: dict[str, Any] = {
-            "db.system": "parquedb", "db.system.name": "parquedb",
-            "db.operation": ctx.operation, "db.operation.name": ctx.operation,
+            "db.system": "parquedb", "db.operation": ctx.operation,
             "parquedb.operation.kind": ctx.kind, "parquedb.operation.id": ctx.operation_id,
         }
         if ctx.collection is not None:
-            attrs["db.collection"] = attrs["db.collection.name"] = ctx.collection
+            attrs["db.collection"] = ctx.collection
         eid = ctx.details.get("entity_id")
         if eid is not None:
             attrs["parquedb.entity_id"] = str(eid)

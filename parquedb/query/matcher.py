@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple
 
 from ..errors import InvalidFilterError
-from .order import bson_key, type_rank
+from .order import bson_key
 from .paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 
 __all__ = ["Predicate", "compile_condition", "compile_filter"]

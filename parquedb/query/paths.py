@@ -13,6 +13,10 @@ a document the way MongoDB's ``BSONElementIterator`` walks it:
 
 Leaf arrays are **not** expanded here: the caller decides (the matcher tests each element and
 then the whole array, the sorter takes the min/max element, ``$size`` looks at the array).
+
+Sort keys use the *positional* reading (``resolve(..., positional=True)``): a numeric component
+on an array only selects that element. Updates use :func:`get_path`, a plain address without
+fan-out.
 """
 
 from __future__ import annotations

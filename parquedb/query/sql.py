@@ -10,7 +10,7 @@ every row, a value of type T or NULL (null or missing) — what shredding guaran
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..engine.duck import quote
@@ -125,6 +125,24 @@ def _op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
 
 
 _AGG_KINDS = {"string", "int64", "double", "bool", "timestamp"}
+COUNT_PREFIX = "__parquedb_count__"  # helper columns of translate_group (fix_group_rows)
+
+
+def fix_group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply MongoDB's typing to SQL group rows (an empty ``$sum`` is the int 0)."""
+    out = []
+    for r in rows:
+        fixed = {}
+        for k, v in r.items():
+            if k.startswith(COUNT_PREFIX):
+                continue
+            if r.get(COUNT_PREFIX + k) == 0:
+                v = 0
+            elif isinstance(v, datetime) and v.tzinfo is not None and v.tzinfo is not timezone.utc:
+                v = v.astimezone(timezone.utc)
+            fixed[k] = v
+        out.append(fixed)
+    return out
 
 
 def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, list[str]] | None:
@@ -160,10 +178,14 @@ def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, 
                 return None
             if op in ("$min", "$max") and kind not in _AGG_KINDS - {"double"}:
                 return None  # NaN orders differently in SQL
-            total = f"coalesce(sum({col}), 0)"
+            # floats: an exactly rounded sum (fsum), as the Python pipeline computes it
+            total = f"coalesce({'sum' if kind == 'int64' else 'fsum'}({col}), 0)"
             if kind == "int64":
                 total = f"CAST({total} AS BIGINT)"
-            expr = {"$sum": total, "$avg": f"avg({col})",
+            elif op == "$sum":  # MongoDB: a sum of no numbers is the int 0, not 0.0
+                select.append(f"count({col}) AS {quote(COUNT_PREFIX + name)}")
+            avg = f"avg({col})" if kind == "int64" else f"fsum({col}) / count({col})"
+            expr = {"$sum": total, "$avg": avg,
                     "$min": f"min({col})", "$max": f"max({col})"}[op]
         else:
             return None

@@ -30,8 +30,8 @@ class LocalStorage(Storage):
         self.root = os.path.abspath(root)
         self.uri = self.root
         self.durable = durable
-        os.makedirs(self.root, exist_ok=True)
-        self._dirs: set[str] = {self.root}
+        self._dirs: set[str] = set()
+        self._ensure_dir(self.root)  # a new store's folder is made durable, parents included
 
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
