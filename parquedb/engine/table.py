@@ -46,6 +46,37 @@ class Settings:
     stale_reload_seconds = 1800.0     # refresh from the hint after this long idle
 
 
+class _Pending:
+    """One write waiting for (group) commit."""
+
+    __slots__ = ("build", "done", "result", "error", "commit")
+
+    def __init__(self, build: Build) -> None:
+        self.build = build
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.commit: Commit | None = None
+
+    def run(self, snap: Snapshot, batch: WriteBatch, *, isolated: bool) -> None:
+        """Plan into ``batch``; in a group, a plan that raises leaves nothing staged."""
+        self.error = None
+        if not isolated:
+            try:
+                self.result = self.build(snap, batch)
+            except Exception as e:
+                self.error = e
+            return
+        saved_rows = {c: dict(r) for c, r in batch.rows.items()}
+        saved_events = {c: list(e) for c, e in batch.events.items()}
+        saved_count = batch._event_count
+        try:
+            self.result = self.build(snap, batch)
+        except Exception as e:
+            batch.rows, batch.events, batch._event_count = saved_rows, saved_events, saved_count
+            self.error = e
+
+
 class Table:
     def __init__(self, storage: Storage, *, settings: Settings | None = None,
                  max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
@@ -59,6 +90,8 @@ class Table:
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
         self._snapshots: dict[int, Snapshot] = {}
         self._duck: Any = None
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
         self._open_config()
         self.snapshot = Snapshot(TableState(), self.files)
         self._load_latest()
@@ -194,29 +227,61 @@ class Table:
 
         Returns ``(commit, result)``: the commit (None when the batch was empty) and whatever
         ``build`` returned on the attempt that committed.
+
+        Group commit: writes that arrive from other threads while a commit is in flight queue
+        up, and the next thread to hold the lock commits all of them in one commit (one
+        create, one fsync). Each write's plan runs in isolation: one that raises stages nothing
+        and gets its own exception; the others commit.
         """
+        req = _Pending(build)
+        with self._queue_lock:
+            self._queue.append(req)
         with self.lock:
+            if not req.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group, info if len(group) == 1 else None)
+        if req.error is not None:
+            raise req.error
+        return req.commit, req.result
+
+    def _commit_group(self, group: list["_Pending"], info: dict[str, Any] | None) -> None:
+        try:
             for attempt in range(self.settings.max_commit_attempts):
                 self.refresh(force=True)
                 state = self.snapshot.state
                 seq = state.seq + 1
                 ts = max(now_micros(), state.ts + 1)
                 batch = WriteBatch(self.snapshot, seq, ts)
-                result = build(self.snapshot, batch)
+                for req in group:
+                    req.run(self.snapshot, batch, isolated=len(group) > 1)
+                if len(group) == 1 and group[0].error is not None:
+                    group[0].done = True  # its plan failed: nothing of it may be committed
+                    return
                 actions = self._actions(batch)
                 if not actions:
-                    return None, result
+                    for req in group:
+                        req.done = True
+                    return
                 commit = Commit(seq, ts, self.writer, actions, info or {})
                 if self._publish(commit):
                     self._apply(commit)
+                    for req in group:
+                        req.commit = commit if req.error is None else None
+                        req.done = True
                     self._after_commit(commit)
-                    return commit, result
+                    return
                 self._discard_files(actions)  # never referenced: the re-plan writes its own
                 if attempt > 2:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * attempt)))
             raise CommitConflictError(
                 f"gave up after {self.settings.max_commit_attempts} lost commit races",
                 attempts=self.settings.max_commit_attempts)
+        except BaseException as e:  # storage failure, lost too many races: every waiter hears
+            for req in group:
+                if not req.done:
+                    req.error = req.error or e
+                    req.done = True
 
     def _actions(self, batch: WriteBatch) -> list[dict[str, Any]]:
         if isinstance(batch, list):  # prepared actions (compaction)
