@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .engine import View, WriteBatch
 from .entity import Row, check_actor, new_ulid, datetime_to_micros, full_id, micros_to_datetime, to_entity
-from .errors import ErrorCode, QueryError, ValidationError
+from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
 from .query import compile_filter, compile_projection, normalize_sort, sort_key
 from .scan import PushdownScan, pushdown_possible
 from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
@@ -45,7 +45,7 @@ class Collection:
         if as_of is not None:
             if not isinstance(as_of, datetime):
                 raise TypeError("as_of must be a datetime")
-            return self._db._table.snapshot_at(datetime_to_micros(as_of))
+            return _GuardedView(self._db._table.snapshot_at(datetime_to_micros(as_of)))
         if self._tx is not None:
             return self._tx._preview(self.name)
         self._db._table.refresh()
@@ -417,6 +417,30 @@ class Collection:
                     return run(self._matches(view, None, False))
                 return compile_pipeline(stages)(self._matches(view, flt, False))
         return self._run("query", "aggregate", go)
+
+
+class _GuardedView:
+    """An old snapshot: a file that vacuum deleted meanwhile means the instant is gone."""
+
+    def __init__(self, snap: Any) -> None:
+        self.snap = snap
+
+    def current(self, collection: str, eid: str) -> Row | None:
+        try:
+            return self.snap.current(collection, eid)
+        except FileNotFoundError as e:
+            raise _gone(e) from e
+
+    def scan(self, collection: str) -> Iterator[Row]:
+        try:
+            yield from self.snap.scan(collection)
+        except FileNotFoundError as e:
+            raise _gone(e) from e
+
+
+def _gone(e: BaseException) -> NotFoundError:
+    return NotFoundError("that instant is older than the retained history",
+                         code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
 
 
 def _event_dict(e: Any) -> dict[str, Any]:

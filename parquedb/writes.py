@@ -8,6 +8,7 @@ loses its race, so they never act on a stale image.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .engine import WriteBatch
@@ -34,20 +35,26 @@ def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> Prep
     if not isinstance(doc, dict):
         raise ValidationError(f"a document must be a dict, not {type(doc).__name__}",
                               code=ErrorCode.INVALID_TYPE, collection=collection)
-    user = dict(doc)
-    raw_id = user.pop("$id", None)
-    etype = user.pop("$type", None)
-    for key in user:
-        if key in RESERVED_FIELDS:
-            raise ValidationError(f"{key!r} is set by the database and cannot be written",
-                                  code=ErrorCode.INVALID_INPUT, field=key, collection=collection)
+    if "$id" in doc or "$type" in doc:
+        user = dict(doc)
+        raw_id = user.pop("$id", None)
+        etype = user.pop("$type", None)
+    else:  # the common bulk case: no copy (validation copies whatever it must change)
+        user, raw_id, etype = doc, None, None
+    if not RESERVED_FIELDS.isdisjoint(user):
+        key = next(k for k in user if k in RESERVED_FIELDS)
+        raise ValidationError(f"{key!r} is set by the database and cannot be written",
+                              code=ErrorCode.INVALID_INPUT, field=key, collection=collection)
     if etype is not None and not isinstance(etype, str):
         raise ValidationError("$type must be a string", code=ErrorCode.INVALID_TYPE, field="$type")
     user = validate_document(user)
     check_name(user)
     lid = local_id(collection, raw_id) if raw_id is not None else (new_id or new_ulid())
-    return PreparedDoc(f"{collection}/{lid}", etype or type_name(collection), encode_doc(user),
+    return PreparedDoc(f"{collection}/{lid}", etype or _type_of(collection), encode_doc(user),
                        user)
+
+
+_type_of = functools.lru_cache(maxsize=1024)(type_name)
 
 
 def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) -> Row:

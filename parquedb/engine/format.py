@@ -19,6 +19,7 @@ FORMAT_VERSION = 1
 CONFIG_KEY = "_parquedb.json"
 LOG_DIR = "_log"
 HINT_KEY = "_log/_last.json"
+VACUUM_KEY = "_vacuum.json"  # {"horizon": µs}: history before it may be gone
 CHECKPOINT_DIR = "_checkpoints"
 SEQ_WIDTH = 20
 
@@ -66,7 +67,7 @@ class FileInfo:
         return cls(d["key"], d["kind"], d["rows"], d["bytes"], d["seq"], d["ts"])
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One change of one entity; ``before``/``after`` are rows in list form (or None)."""
 
@@ -139,7 +140,7 @@ EVENTS_SCHEMA = pa.schema([
     ("entityId", pa.string()),
     ("version", pa.int64()),
     ("actor", pa.string()),
-    ("before", pa.string()),      # JSON of the row's system fields in list form
+    ("before", pa.string()),      # JSON of the row list form without $id and doc
     ("before_doc", pa.string()),  # the row's user fields, tagged JSON
     ("after", pa.string()),
     ("after_doc", pa.string()),
@@ -203,7 +204,30 @@ def table_to_rows(table: pa.Table | pa.RecordBatch, default_seq: int) -> list[Ro
     ]
 
 
+def _images(events: list[Event], which: str) -> tuple[pa.Array, pa.Array]:
+    """The system part (row list without ``$id`` and doc, as JSON) and the doc of each image.
+    Bulk creates share one system part, so each distinct one is serialised once."""
+    memo: dict[tuple, str] = {}
+    sys_col: list[str | None] = []
+    docs: list[str | None] = []
+    for e in events:
+        image = e.before if which == "before" else e.after
+        if image is None:
+            sys_col.append(None)
+            docs.append(None)
+            continue
+        key = tuple(image[1:10])
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = dumps(image[1:10]).decode()
+        sys_col.append(text)
+        docs.append(image[10])
+    return pa.array(sys_col, type=pa.string()), str_array(docs)
+
+
 def events_to_table(events: list[Event], *, keep_seq: bool) -> pa.Table:
+    before, before_doc = _images(events, "before")
+    after, after_doc = _images(events, "after")
     cols = [
         pa.array([e.id for e in events], type=pa.string()),
         pa.array([e.ts if keep_seq else None for e in events], type=pa.int64()).cast(TS),
@@ -212,12 +236,7 @@ def events_to_table(events: list[Event], *, keep_seq: bool) -> pa.Table:
         pa.array([e.entity_id for e in events], type=pa.string()),
         pa.array([e.version for e in events], type=pa.int64()),
         pa.array([e.actor for e in events], type=pa.string()),
-        pa.array([None if e.before is None else dumps(e.before[:10]).decode() for e in events],
-                 type=pa.string()),
-        pa.array([None if e.before is None else e.before[10] for e in events], type=pa.string()),
-        pa.array([None if e.after is None else dumps(e.after[:10]).decode() for e in events],
-                 type=pa.string()),
-        str_array([None if e.after is None else e.after[10] for e in events]),
+        before, before_doc, after, after_doc,
     ]
     return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
 
@@ -235,13 +254,13 @@ def table_to_events(table: pa.Table, default_seq: int, default_ts: int) -> list[
     afters = table.column("after").to_pylist()
     after_docs = table.column("after_doc").to_pylist()
 
-    def image(sys: str | None, doc: str | None) -> list[Any] | None:
-        return None if sys is None else loads(sys) + [doc]
+    def image(eid: str, sys: str | None, doc: str | None) -> list[Any] | None:
+        return None if sys is None else [eid] + loads(sys) + [doc]
 
     return [
         Event(seqs[i] if seqs[i] is not None else default_seq,
               tss[i] if tss[i] is not None else default_ts,
               ids[i], ops[i], ents[i], vers[i], actors[i],
-              image(befores[i], before_docs[i]), image(afters[i], after_docs[i]))
+              image(ents[i], befores[i], before_docs[i]), image(ents[i], afters[i], after_docs[i]))
         for i in range(len(ids))
     ]

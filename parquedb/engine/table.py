@@ -21,7 +21,8 @@ from ..storage import Storage
 from ..values import dumps, loads
 from .batch import WriteBatch
 from .datafiles import DataFiles
-from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, Commit,
+from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, VACUUM_KEY,
+                     Commit,
                      checkpoint_key, log_key, seq_of_key)
 from .index import INLINE, read_ids
 from .snapshot import Snapshot
@@ -417,6 +418,16 @@ class Table:
                     else:
                         hi_i = mid - 1
                 target = log_seqs[lo_i]
+            # vacuum deletes files that stopped being live before its horizon: the state at
+            # ``target`` is intact only if the commit that replaced it came after the horizon
+            raw = self.storage.get_optional(VACUUM_KEY) if target != current.state.seq else None
+            if raw is not None:
+                horizon = loads(raw).get("horizon", 0)
+                following = self.commit_ts(target + 1)
+                if following is None or following < horizon:
+                    raise NotFoundError("that instant is older than the retained history "
+                                        "(vacuum has removed it)",
+                                        code=ErrorCode.SNAPSHOT_NOT_FOUND, as_of=ts)
             snap = self._snapshots.get(target)
             if snap is None:
                 snap = Snapshot(self._load_state(upto=target), self.files)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..entity import now_micros
-from .format import CHECKPOINT_DIR, HINT_KEY, LOG_DIR, checkpoint_key, log_key, seq_of_key
-from ..values import dumps
+from ..values import dumps, loads
+from .format import (CHECKPOINT_DIR, HINT_KEY, LOG_DIR, VACUUM_KEY, checkpoint_key, log_key,
+                     seq_of_key)
 
 
 def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
@@ -23,6 +24,10 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
     storage = table.storage
     with table.lock:
         table.refresh(force=True)
+        # first say how far back history stays, so no reader trusts a state being deleted
+        raw = storage.get_optional(VACUUM_KEY)
+        previous = loads(raw).get("horizon", 0) if raw else 0
+        storage.put(VACUUM_KEY, dumps({"horizon": max(previous, horizon)}))
         state = table.snapshot.state
         if state.seq and storage.get_optional(checkpoint_key(state.seq)) is None:
             table.write_checkpoint()
