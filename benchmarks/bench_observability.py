@@ -28,7 +28,7 @@ import uuid
 from typing import Any, Callable
 
 import parquedb
-from parquedb.observability import HookRegistry, MetricsCollector
+from parquedb.observability import HookRegistry
 
 
 def _make_db(store: str, tmp: str) -> parquedb.Database:

@@ -16,6 +16,7 @@ from .entity import Row, check_actor, new_ulid, datetime_to_micros, full_id, mic
 from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
 from .query import compile_filter, compile_projection, normalize_sort, sort_key
 from .scan import PushdownScan, pushdown_possible
+from .progress import progress_printer
 from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
 from . import writes as W
 
@@ -73,8 +74,11 @@ class Collection:
             return self._write(lambda b: to_entity(W.stage_create(b, self.name, prep, who)))
         return self._run("mutation", "create", go)
 
-    def create_many(self, docs: Iterable[dict[str, Any]], *, actor: str | None = None) -> list[str]:
-        """Create many entities in one atomic commit; returns their ``$id``s in input order."""
+    def create_many(self, docs: Iterable[dict[str, Any]], *, actor: str | None = None,
+                    progress: bool | None = None) -> list[str]:
+        """Create many entities in one atomic commit; returns their ``$id``s in input order.
+
+        Large imports show progress on a terminal (``progress=False`` silences it)."""
         def go() -> list[str]:
             who = check_actor(actor)
             if isinstance(docs, (dict, str, bytes)):
@@ -82,13 +86,21 @@ class Collection:
                                       code=ErrorCode.INVALID_TYPE)
             docs_l = list(docs)
             fresh = new_ulid.many(len(docs_l))
-            preps = [W.prepare_create(self.name, d, fresh[i]) for i, d in enumerate(docs_l)]
+            show = progress_printer(progress) if len(docs_l) >= 50_000 or progress else None
+            label = f"create_many {self.name}"
+            preps = []
+            for i, d in enumerate(docs_l):
+                preps.append(W.prepare_create(self.name, d, fresh[i]))
+                if show is not None and i % 10_000 == 0:
+                    show(label, i, len(docs_l))
 
             def plan(b: WriteBatch) -> list[str]:
-                for p in preps:
-                    W.stage_create(b, self.name, p, who)
+                W.stage_creates(b, self.name, preps, who)
                 return [p.id for p in preps]
-            return self._write(plan) if preps else []
+            out = self._write(plan) if preps else []
+            if show is not None:
+                show(label, len(docs_l), len(docs_l))
+            return out
         return self._run("mutation", "create_many", go)
 
     # -- reads ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .engine import WriteBatch
+from .engine import Event, WriteBatch
 from .entity import RESERVED_FIELDS, Row, check_actor, check_name, local_id, new_ulid, type_name
 from .errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
 from .mutation import apply_update, update_is_noop
@@ -68,6 +68,25 @@ def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) 
     row.obj = prep.doc
     b.put(collection, row, "create", None, actor)
     return row
+
+
+def stage_creates(b: WriteBatch, collection: str, preps: list[PreparedDoc], actor: str) -> None:
+    """``stage_create`` for many documents: the bulk path, with the per-document work inlined.
+    On ``AlreadyExistsError`` part of the batch is staged: the caller discards the batch."""
+    pending = b.rows.setdefault(collection, {})
+    events = b.events.setdefault(collection, [])
+    current = b.view.current
+    ts, seq = b.ts, b.seq
+    for p in preps:
+        eid = p.id
+        existing = pending[eid] if eid in pending else current(collection, eid)
+        if existing is not None and not existing.tomb:
+            stage_create(b, collection, p, actor)  # raises with the full message
+        row = Row(eid, p.type, 1, ts, actor, ts, actor, None, None, seq, False, p.doc_text)
+        row.obj = p.doc
+        pending[eid] = row
+        events.append(Event(seq, ts, "", "create", eid, 1, actor, None, row.to_list()))
+    b._event_count += len(preps)
 
 
 def _successor(row: Row, b: WriteBatch, actor: str) -> Row:

@@ -487,7 +487,7 @@ class FormatMachine(RuleBasedStateMachine):
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
 if os.environ.get("PARQUEDB_SHRINK"):
     _PHASES.append(Phase.shrink)
-RUNS = settings(max_examples=6, stateful_step_count=35, deadline=None, phases=_PHASES,
+RUNS = settings(max_examples=8, stateful_step_count=35, deadline=None, phases=_PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -507,7 +507,7 @@ class BulkFormatMachine(FormatMachine):
 
 
 TestLocalFormat = LocalFormatMachine.TestCase
-TestLocalFormat.settings = settings(RUNS, max_examples=5, stateful_step_count=30)  # fsyncs
+TestLocalFormat.settings = settings(RUNS, max_examples=6, stateful_step_count=30)  # fsyncs
 TestMemoryFormat = MemoryFormatMachine.TestCase
 TestMemoryFormat.settings = RUNS
 TestBulkFormat = BulkFormatMachine.TestCase

@@ -113,6 +113,7 @@ def test_span_tree_attributes_and_metrics_end_to_end(mdb, otel):
     assert "db.query.text" not in find_one.attributes  # filters are not recorded by default
     assert create.attributes["parquedb.bytes_written"] > 0
     assert create.attributes["parquedb.operation.kind"] == "mutation"
+    assert create.attributes["parquedb.entity_id"] == p["$id"]
 
     # storage requests are child spans of the operation that made them
     storage_spans = [s for s in spans if s.name.startswith("storage ")]

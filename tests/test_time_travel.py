@@ -1,7 +1,7 @@
 """Property tests of ``as_of``: the state at any past instant is the state the database had then.
 
 A random list of operations (create / create_many / update / soft and hard delete / restore /
-compact / close-and-reopen) runs against the database and against a MODEL written here (a dict
+update_many / delete_many / compact / close-and-reopen) runs against the database and against a MODEL written here (a dict
 of local id -> user fields, version and deleted flag; it never calls the database). Around
 every call we record ``datetime.now(timezone.utc)`` just before it and just after it returned,
 with a deep copy of the model. Then, for every recorded instant, ``get(id, as_of=t)`` (with and
@@ -25,6 +25,7 @@ Table tunables are lowered so that data files, checkpoints and automatic compact
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 import time
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 
 import fsspec
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
 
 import parquedb
 from parquedb.errors import (AlreadyExistsError, EntityNotFoundError, ErrorCode, NotFoundError,
@@ -140,6 +141,8 @@ operations = st.one_of(
     st.tuples(st.just("update"), ids, updates()),
     st.tuples(st.just("delete"), ids, st.booleans()),
     st.tuples(st.just("restore"), ids),
+    st.tuples(st.just("update_many"), updates()),  # every live entity that has "a"
+    st.tuples(st.just("delete_many"), st.booleans()),  # every live entity that has "b"
     st.tuples(st.just("compact")),
     st.tuples(st.just("reopen")),
 )
@@ -271,6 +274,35 @@ class Harness:
             c.restore(lid)
             e["deleted"], e["version"] = False, e["version"] + 1
             return [(lid, m.note(lid))]
+        if kind == "update_many":
+            upd = op[1]
+            targets = sorted(lid for lid, e in m.ents.items()
+                             if not e["deleted"] and "a" in e["doc"])
+            try:
+                news = {lid: model_apply(m.ents[lid]["doc"], upd) for lid in targets}
+            except ModelInvalid:
+                with pytest.raises(ValidationError):
+                    c.update_many({"a": {"$exists": True}}, upd)
+                return []  # all or nothing
+            res = c.update_many({"a": {"$exists": True}}, upd)
+            changed = [lid for lid in targets if not same(news[lid], m.ents[lid]["doc"])]
+            assert (res.matched_count, res.modified_count) == (len(targets), len(changed)), res
+            for lid in changed:
+                e = m.ents[lid]
+                e["doc"], e["version"] = news[lid], e["version"] + 1
+            return [(lid, m.note(lid)) for lid in changed]
+        if kind == "delete_many":
+            hard = op[1]
+            targets = sorted(lid for lid, e in m.ents.items()
+                             if not e["deleted"] and "b" in e["doc"])
+            assert c.delete_many({"b": {"$exists": True}}, hard=hard) == len(targets)
+            for lid in targets:
+                if hard:
+                    del m.ents[lid]
+                else:
+                    m.ents[lid]["deleted"] = True
+                    m.ents[lid]["version"] += 1
+            return [(lid, m.note(lid)) for lid in targets]
         if kind == "compact":
             self.db.compact()
             return []
@@ -333,7 +365,12 @@ class Harness:
                           f"[{stage}] as_of 1us before the commit ts of event {idx} of {lid}")
 
 
-RUNS = settings(max_examples=10, deadline=None,
+# A failing example is not shrunk by default: each one runs many database calls (and the
+# retain test sleeps), so shrinking can take minutes. PARQUEDB_SHRINK=1 shrinks.
+_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+if os.environ.get("PARQUEDB_SHRINK"):
+    _PHASES.append(Phase.shrink)
+RUNS = settings(max_examples=15, deadline=None, phases=_PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 BACKENDS = ["local", "memory"]
 
@@ -369,7 +406,8 @@ def _expect_snapshot_not_found(h: Harness, t: datetime, where: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(RUNS, max_examples=8)
-@given(ops=op_lists, more=st.lists(operations, min_size=0, max_size=3))
+@given(ops=op_lists.map(lambda ops: [("create", 0, {"a": 0})] + ops),
+       more=st.lists(operations, min_size=0, max_size=3))
 def test_vacuum_retain_zero_keeps_only_the_newest_state(backend, ops, more):
     """vacuum(retain=0, force=True) deletes the log up to the newest checkpoint, which holds
     the state of the last commit: history before that commit is no longer retained.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 import threading
 import time
 from typing import Any, Callable
@@ -296,13 +297,17 @@ class Table:
             rows_l = list(rows.values())
             size = sum(len(r.doc or "") for r in rows_l)
             if len(rows_l) > s.inline_max_rows or size > s.inline_max_bytes:
-                key, nbytes = self.files.write_rows(coll, rows_l, keep_seq=False)
+                events = batch.events.get(coll, [])
+                # the two files are independent: write the event file on a second thread
+                # (Parquet encoding and compression release the GIL)
+                with ThreadPoolExecutor(1) as pool:
+                    ev_future = pool.submit(self.files.write_events, coll, events, keep_seq=False)
+                    key, nbytes = self.files.write_rows(coll, rows_l, keep_seq=False)
+                    ev_key, ev_bytes = ev_future.result()
                 actions.append({"a": "add_file", "c": coll, "kind": "data", "key": key,
                                 "rows": len(rows_l), "bytes": nbytes})
-                events = batch.events.get(coll, [])
-                key, nbytes = self.files.write_events(coll, events, keep_seq=False)
-                actions.append({"a": "add_file", "c": coll, "kind": "events", "key": key,
-                                "rows": len(events), "bytes": nbytes})
+                actions.append({"a": "add_file", "c": coll, "kind": "events", "key": ev_key,
+                                "rows": len(events), "bytes": ev_bytes})
             else:
                 actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
                 actions.append({"a": "events", "c": coll,

@@ -185,8 +185,13 @@ class OpenTelemetryHook:
                 span.set_attribute("parquedb.files_read", ctx.files_read)
             if ctx.row_groups_read:
                 span.set_attribute("parquedb.row_groups_read", ctx.row_groups_read)
-            if result is not None and result.rows is not None:
-                span.set_attribute("parquedb.rows", result.rows)
+            if result is not None:
+                if result.rows is not None:
+                    span.set_attribute("parquedb.rows", result.rows)
+                value = result.value
+                if ctx.kind == "mutation" and isinstance(value, dict) and "$id" in value \
+                        and "entity_id" not in ctx.details:  # create, upsert: the new id
+                    span.set_attribute("parquedb.entity_id", str(value["$id"]))
             if error is not None:
                 code = error_code_of(error)
                 span.set_attribute("error.type", code)
