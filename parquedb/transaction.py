@@ -85,8 +85,10 @@ class Transaction:
         def build(snap: Any, batch: WriteBatch) -> None:
             if self._reads or self._scans:
                 changes = table.changes_since(self._start_seq)
-                stale = changes is None or bool(changes[0] & self._reads) or bool(
-                    changes[1] & self._scans)
+                whole = {c for c, e in changes[0] if e == "*"} if changes is not None else set()
+                stale = (changes is None or bool(changes[0] & self._reads)
+                         or any(c in whole for c, _ in self._reads)
+                         or bool(changes[1] & self._scans))
                 if stale:
                     raise CommitConflictError(
                         "data this transaction read was changed by another writer; retry it",

@@ -55,3 +55,26 @@ def test_threads_share_commits_and_failures_stay_isolated(kind: str, tmp_path) -
     reopened = parquedb.connect(uri)
     assert reopened.items.count() == expected_ids
     assert reopened.counters.get("c")["n"] == threads * per_thread
+
+
+def test_transaction_read_invalidated_by_a_bulk_write_of_another_connection(tmp_path) -> None:
+    """A write that goes to a data file names no ids in its commit: a transaction that read
+    an entity of that collection must not commit on top of it."""
+    from parquedb.errors import CommitConflictError
+
+    db = parquedb.connect(tmp_path)
+    other = parquedb.connect(tmp_path)
+    other._table.settings.inline_max_rows = 2
+    db.jobs.create_many([{"$id": f"j{i}", "n": 0} for i in range(5)])
+    with pytest.raises(CommitConflictError):
+        with db.transaction() as tx:
+            seen = tx.jobs.get("j1")["n"]
+            other.jobs.update_many({}, {"$inc": {"n": 1}})  # 5 rows: a data file
+            tx.jobs.update("j1", {"$set": {"n": seen + 10}})
+    assert db.jobs.get("j1")["n"] == 1
+    # a compaction in between is not a conflict: it changes no answer
+    with db.transaction() as tx:
+        seen = tx.jobs.get("j2")["n"]
+        other.compact()
+        tx.jobs.update("j2", {"$set": {"n": seen + 10}})
+    assert db.jobs.get("j2")["n"] == 11

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import parquedb
@@ -76,6 +76,7 @@ def open_db(kind: str, tmp_path_factory: pytest.TempPathFactory) -> parquedb.Dat
 
 @pytest.mark.parametrize("kind", ["local", "memory"])
 @settings(max_examples=30, deadline=None, report_multiple_bugs=False,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(docs=st.lists(doc_st, min_size=4, max_size=30), data=st.data())
 def test_pushdown_agrees_with_matcher(kind: str, tmp_path_factory: pytest.TempPathFactory,
@@ -120,6 +121,7 @@ groups = st.fixed_dictionaries(
 
 
 @settings(max_examples=25, deadline=None, report_multiple_bugs=False,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(docs=st.lists(doc_st, min_size=4, max_size=30), data=st.data())
 def test_group_pushdown_agrees_with_pipeline(tmp_path_factory: pytest.TempPathFactory,
@@ -138,7 +140,11 @@ def test_group_pushdown_agrees_with_pipeline(tmp_path_factory: pytest.TempPathFa
                 pipeline.insert(0, {"$match": data.draw(filters())})
             expected = run_pipeline(current, pipeline)
             got = db.things.aggregate(pipeline)
-            assert got == expected, pipeline
+            # groups whose keys tie under MongoDB's sort (0 and [0]) keep their first-seen
+            # order, which depends on scan order: compare those as sets
+            assert sorted(map(repr, got)) == sorted(map(repr, expected)), pipeline
+            if len({repr(sort_key([("_id", 1)])({"_id": g["_id"]})) for g in got}) == len(got):
+                assert got == expected, pipeline
             for g, e in zip(got, expected):  # same types too: 1 vs 1.0 vs Decimal
                 assert {k: type(v) for k, v in g.items()} == {k: type(v) for k, v in e.items()}
     finally:

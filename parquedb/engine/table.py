@@ -205,6 +205,13 @@ class Table:
             idx = snap.indexes.get(c)
             if idx is not None:
                 idx.files_version = snap.state.collections[c].files_version
+        # a data file added by a write (not by compaction) may touch any of its collection's
+        # ids without naming them: count the whole collection as written
+        if commit.info.get("op") == "compact":
+            touched, colls = set(), set()  # compaction never changes an answer
+        else:
+            touched |= {(a["c"], "*") for a in commit.actions
+                        if a["a"] == "add_file" and a["kind"] == "data"}
         self._recent.append((commit.seq, touched, colls))
         if len(self._recent) > 2048:
             del self._recent[:1024]

@@ -174,18 +174,14 @@ def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, 
                 and arg.startswith("$") and "." not in arg:
             kind = types.get(arg[1:])
             col = quote(arg[1:])
-            if op in ("$sum", "$avg") and kind not in ("int64", "double"):
+            if op in ("$sum", "$avg") and kind != "int64":
+                # float sums: SQL adds in no defined order, the Python pipeline rounds exactly
+                # (math.fsum); they would differ in the last bits, so they stay in Python
                 return None
             if op in ("$min", "$max") and kind not in _AGG_KINDS - {"double"}:
                 return None  # NaN orders differently in SQL
-            # floats: an exactly rounded sum (fsum), as the Python pipeline computes it
-            total = f"coalesce({'sum' if kind == 'int64' else 'fsum'}({col}), 0)"
-            if kind == "int64":
-                total = f"CAST({total} AS BIGINT)"
-            elif op == "$sum":  # MongoDB: a sum of no numbers is the int 0, not 0.0
-                select.append(f"count({col}) AS {quote(COUNT_PREFIX + name)}")
-            avg = f"avg({col})" if kind == "int64" else f"fsum({col}) / count({col})"
-            expr = {"$sum": total, "$avg": avg,
+            total = f"CAST(coalesce(sum({col}), 0) AS BIGINT)"
+            expr = {"$sum": total, "$avg": f"avg({col})",
                     "$min": f"min({col})", "$max": f"max({col})"}[op]
         else:
             return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ErrorCode
 from .base import FileMeta, Storage
 from .fsspec_store import FsspecStorage
 from .local import LocalStorage
@@ -36,6 +36,9 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
             client_kwargs["endpoint_url"] = endpoint
         fs = s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True, **opts)
         bucket_prefix = rest.strip("/")
+        if "@" in bucket_prefix.split("/", 1)[0]:
+            raise ConfigurationError("put credentials in storage_options, not in the URI",
+                                     code=ErrorCode.INVALID_CONFIG)
         if not bucket_prefix:
             raise ConfigurationError("an s3:// URI needs a bucket", uri=f"{scheme}://")
         return FsspecStorage(fs, bucket_prefix, uri=f"s3://{bucket_prefix}")

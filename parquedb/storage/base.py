@@ -11,11 +11,22 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import ParqueDBError, StorageError
+from ..errors import NetworkError, ParqueDBError, StorageError
 from .paths import check_key
 
 # observer(kind, key, nbytes, seconds, error) — set by the observability layer; None = fast path
 Observer = Callable[[str, str, int, float, BaseException | None], None]
+
+
+def _storage_error(kind: str, key: str, e: BaseException) -> StorageError:
+    """Any failure of the store's client as a coded error: timeouts and unreachable stores
+    are ``NetworkError`` (retryable), the rest ``StorageError``."""
+    name = type(e).__name__
+    transient = isinstance(e, (TimeoutError, ConnectionError)) or any(
+        w in name for w in ("Timeout", "Connection", "Endpoint", "ClientOSError",
+                            "ServerDisconnected"))
+    cls = NetworkError if transient else StorageError
+    return cls(f"{kind} {key} failed: {name}: {e}", path=key, operation=kind, cause=e)
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,8 @@ class Storage:
                 return fn()
             except (FileNotFoundError, FileExistsError, ParqueDBError):
                 raise
-            except OSError as e:
-                raise StorageError(f"{kind} {key} failed: {e}", path=key, operation=kind, cause=e) from e
+            except Exception as e:
+                raise _storage_error(kind, key, e) from e
         t0 = time.perf_counter()
         err: BaseException | None = None
         try:
@@ -56,11 +67,14 @@ class Storage:
         except (FileNotFoundError, FileExistsError, ParqueDBError) as e:
             err = e
             raise
-        except OSError as e:
-            err = StorageError(f"{kind} {key} failed: {e}", path=key, operation=kind, cause=e)
+        except Exception as e:
+            err = _storage_error(kind, key, e)
             raise err from e
         finally:
-            obs(kind, key, nbytes, time.perf_counter() - t0, err)
+            try:
+                obs(kind, key, nbytes, time.perf_counter() - t0, err)
+            finally:
+                err = None  # no frame <-> exception reference cycle per failed request
 
     # -- public API ----------------------------------------------------------------------
     def get(self, key: str) -> bytes:
