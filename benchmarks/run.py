@@ -388,7 +388,11 @@ def cost_ratio(p: dict[str, Any] | None, a: dict[str, Any] | None, better: str) 
     return pv / av if better == "lower" else av / pv
 
 
-def table(rows: list[list[str]]) -> str:
+def table(rows: list[list[str]], markdown: bool = False) -> str:
+    if markdown:
+        head = "| " + " | ".join(rows[0]) + " |"
+        sep = "|" + "|".join(["---"] + ["--:"] * (len(rows[0]) - 1)) + "|"
+        return "\n".join([head, sep] + ["| " + " | ".join(r) + " |" for r in rows[1:]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in rows]
@@ -433,12 +437,13 @@ def cross_checks(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     return problems
 
 
-def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) -> str:
+def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str],
+           markdown: bool = False) -> str:
     rows = [["metric (median; ms cells: p50 / p99)", *systems]]
     for key, (label, unit, _b) in METRICS.items():
         if any(key in results.get(s, {}) for s in systems):
             rows.append([f"{label} [{unit}]", *[fmt(results.get(s, {}).get(key), unit) for s in systems]])
-    out = [table(rows)]
+    out = [table(rows, markdown)]
     anchors = [s for s in systems if s != "parquedb"]
     if "parquedb" in systems and anchors:
         pres = results.get("parquedb", {})
@@ -451,7 +456,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
                 ares = results.get(s, {}).get(ANCHOR_KEY.get(key, key))
                 r = cost_ratio(pres.get(key), ares, better)
                 if r is not None:
-                    cells.append(f"{r:.2f}x")
+                    cells.append(f"{r:.2f}x" if r < 10 else f"{r:.1f}x" if r < 100 else f"{r:,.0f}x")
                 elif ares is None or "value" not in ares:
                     cells.append("n/a")
                 elif "error" in pres.get(key, {}):
@@ -460,7 +465,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
                     cells.append("pending")
             if any(c != "n/a" for c in cells):
                 rrows.append([label, *cells])
-        out.append(table(rrows))
+        out.append(table(rrows, markdown))
     errors = [f"  {s}.{m}: {r['error']}" for s in systems for m, r in results.get(s, {}).items()
               if isinstance(r, dict) and "error" in r]
     if errors:
@@ -485,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tmp", default=None, help="parent folder for the databases (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the database folders")
     p.add_argument("--verbose", action="store_true", help="show the workers' stderr")
+    p.add_argument("--render", default=None, metavar="FILE.json",
+                   help="print the tables of a saved results file (as Markdown) and exit")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     q = args.quick
@@ -497,6 +504,18 @@ def main(argv: list[str] | None = None) -> int:
     bad = set(args.only.split(",")) - set(GROUPS)
     if bad:
         p.error(f"unknown groups {sorted(bad)}; choose from {GROUPS}")
+
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        m = saved["meta"]
+        print(f"N={m['n']:,}, {m['cores']} cores, started {m['started']}, load average "
+              f"{m['loadavg_before'][0]:.2f} before / {m['loadavg_after'][0]:.2f} after, "
+              f"{m['wall_seconds']:.0f} s\n")
+        print(report(saved["results"], list(saved["results"]), markdown=True))
+        for w in m.get("warnings", []) + saved.get("cross_check_failures", []):
+            print(f"\n- {w}")
+        return 0
 
     if args.worker:
         w = Worker(args.worker, args)
@@ -525,11 +544,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ParqueDB benchmarks: N={args.n:,}, {os.cpu_count()} cores, load average "
           f"{load_before[0]:.2f}, systems={systems}, groups={args.only}", flush=True)
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    builds: tuple[Any, Any] = (None, None)
     try:
         for s in systems:
             t0 = time.perf_counter()
             print(f"  running {s} ...", end="", flush=True)
+            stamp = versions().get("parquedb_newest_source")
             results[s] = run_worker(s, args, passthrough)
+            if s == "parquedb":
+                builds = (stamp, versions().get("parquedb_newest_source"))
             n_err = sum(1 for r in results[s].values() if "error" in r)
             print(f" {time.perf_counter() - t0:.1f}s" + (f" ({n_err} errors)" if n_err else ""),
                   flush=True)
@@ -543,12 +566,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings = []
     load_after = os.getloadavg()
     cores = os.cpu_count() or 1
-    if max(load_before[0], load_after[0]) > cores + 1:  # +1: the benchmark itself
+    # Before the run, load is other people's work; after it, it includes our own last worker.
+    if load_before[0] > cores or load_after[0] > cores + 2:
         warnings.append(f"machine busy (load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
                         f"after, {cores} cores): systems ran at different loads, ratios are unreliable")
     versions_after = versions()
-    if versions_after.get("parquedb_newest_source") != versions_before.get("parquedb_newest_source"):
-        warnings.append("parquedb source files changed during the run: its figures may mix two builds")
+    if builds[0] != builds[1]:
+        warnings.append("parquedb source files changed while it was measured: its figures may "
+                        "mix two builds")
 
     print()
     print(report(results, systems))
@@ -566,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {k: getattr(args, k) for k in ("lookups", "creates", "updates", "reps",
                                                        "budget", "timeout", "only")},
             "loadavg_before": load_before, "loadavg_after": load_after, "warnings": warnings,
-            "versions": versions_before, "versions_after": versions_after, "wall_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
+            "versions": versions_before, "versions_after": versions_after,
+            "parquedb_build_measured": builds[0], "wall_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
     ratios = {s: {k: cost_ratio(results.get("parquedb", {}).get(k),
                                 results[s].get(ANCHOR_KEY.get(k, k)), b)
                   for k, (_l, _u, b) in METRICS.items()} for s in systems if s != "parquedb"}

@@ -13,7 +13,8 @@ from .engine import Table
 from .engine.compaction import compact_collection
 from .engine.vacuum import vacuum_table
 from .entity import check_collection_name
-from .errors import ConfigurationError, ErrorCode, ValidationError
+from .errors import (ConfigurationError, ErrorCode, ParqueDBError, QueryError, StorageError,
+                     ValidationError)
 from .observability import HookRegistry
 from .storage import open_storage
 from .transaction import Transaction
@@ -54,7 +55,7 @@ class Database:
              **details: Any) -> Any:
         if self._closed:
             raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
-        return self.hooks.run(kind, op, collection, fn, **details)
+        return self.hooks.run(kind, op, collection, lambda: _coded(fn, op, collection), **details)
 
     # -- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
@@ -169,6 +170,27 @@ class Database:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+_PROTOCOL_ERRORS = (AttributeError, KeyError, IndexError, TypeError)
+
+
+def _coded(fn: Callable[[], Any], op: str, collection: str | None) -> Any:
+    """Every exception that leaves the package is a ParqueDBError (Python's own protocol
+    errors aside): a failure deep in a library becomes a coded error with its cause kept."""
+    try:
+        return fn()
+    except (ParqueDBError, *_PROTOCOL_ERRORS):
+        raise
+    except OSError as e:
+        raise StorageError(f"{op} failed: {e}", operation=op, collection=collection,
+                           cause=e) from e
+    except Exception as e:
+        if type(e).__module__.startswith(("duckdb", "_duckdb")):
+            raise QueryError(f"{op} failed in DuckDB: {e}", operation=op, collection=collection,
+                             cause=e) from e
+        raise ParqueDBError(f"{op} failed: {type(e).__name__}: {e}", code=ErrorCode.INTERNAL,
+                            operation=op, collection=collection, cause=e) from e
 
 
 def connect(uri: str | os.PathLike[str] | None = None, **options: Any) -> Database:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .engine import WriteBatch
 from .entity import check_collection_name, now_micros
-from .errors import CommitConflictError
+from .errors import CommitConflictError, ErrorCode, ValidationError
 
 if TYPE_CHECKING:
     from .collection import Collection
@@ -54,7 +54,8 @@ class Transaction:
 
     def _stage(self, plan: Callable[[WriteBatch], Any]) -> Any:
         if self._done:
-            raise RuntimeError("this transaction has already ended")
+            raise ValidationError("this transaction has already ended",
+                                  code=ErrorCode.INVALID_INPUT)
         b = self._batch
         saved_rows = {c: dict(r) for c, r in b.rows.items()}
         saved_events = {c: list(e) for c, e in b.events.items()}
