@@ -63,9 +63,9 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "disk_end": ("bytes on disk after the writes", "MB", "lower"),
     "create_small": ("single create into N/10 docs (interleaved)", "ms", "lower"),
     "growth": ("create p50 at N / at N/10 (1.0 = flat)", "x", "lower"),
-    "rss_baseline": ("RSS before load (dataset in memory)", "MB", "lower"),
-    "rss_peak_over_baseline": ("peak RSS above baseline, main workload", "MB", "lower"),
-    "rss_peak": ("peak RSS since load began, incl. whole-list load", "MB", "lower"),
+    "rss_baseline": ("RSS before load (dataset in memory)", "MiB", "lower"),
+    "rss_peak_over_baseline": ("peak RSS above baseline, main workload", "MiB", "lower"),
+    "rss_peak": ("peak RSS since load began, incl. whole-list load", "MiB", "lower"),
 }
 
 
@@ -107,6 +107,11 @@ def time_repeat(fn: Callable[[], Any], reps: int, budget_s: float) -> tuple[list
     return samples, result
 
 
+def describe(e: BaseException) -> str:
+    """One short line for the table's error list (the full traceback goes to stderr)."""
+    return (f"{type(e).__name__}: {e}".splitlines() or [type(e).__name__])[0][:300]
+
+
 def once(fn: Callable[[], Any]) -> dict[str, Any]:
     """One timed call (compact, reopen): operations too slow or stateful to repeat."""
     t0 = time.perf_counter_ns()
@@ -115,7 +120,7 @@ def once(fn: Callable[[], Any]) -> dict[str, Any]:
 
 
 def rss_mb(field: str) -> float:
-    """VmRSS / VmHWM of this process from /proc (Linux), in MB."""
+    """VmRSS / VmHWM of this process from /proc (Linux), in MiB."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
@@ -153,8 +158,7 @@ class Worker:
             self.emit(metric, **fn())
             return True
         except Exception as e:  # noqa: BLE001 - a benchmark must survive unfinished features
-            msg = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-            self.emit(metric, error=msg)
+            self.emit(metric, error=describe(e))
             traceback.print_exc(file=sys.stderr)
             return False
 
@@ -192,7 +196,7 @@ class Worker:
         try:
             sysm = self.make("main")
         except Exception as e:  # noqa: BLE001
-            self.emit("setup", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+            self.emit("setup", error=describe(e))
             traceback.print_exc(file=sys.stderr)
             return
         gc.collect()
@@ -297,7 +301,7 @@ class Worker:
             if hasattr(small, "compact"):
                 small.compact()
         except Exception as e:  # noqa: BLE001
-            self.emit("create_small", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+            self.emit("create_small", error=describe(e))
             traceback.print_exc(file=sys.stderr)
             small = None
         big_docs, small_docs = dataset.fresh_copies(new_docs), dataset.fresh_copies(new_docs)
@@ -314,7 +318,7 @@ class Worker:
                     target.create(doc)
                     out.append(clock() - t0)
                 except Exception as e:  # noqa: BLE001
-                    errors[key] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                    errors[key] = describe(e)
                     traceback.print_exc(file=sys.stderr)
             if clock() > deadline or len(errors) == 2:
                 break
@@ -373,7 +377,7 @@ def fmt(rec: dict[str, Any] | None, unit: str) -> str:
         if p99 is not None and rec.get("samples", 0) >= 100:
             body += f" / {p99:.3g}" if p99 < 1000 else f" / {p99:,.0f}"
         return body
-    if unit == "MB":
+    if unit in ("MB", "MiB"):
         return f"{v:,.1f}"
     return f"{v:.2f}"
 
@@ -456,7 +460,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str],
                 ares = results.get(s, {}).get(ANCHOR_KEY.get(key, key))
                 r = cost_ratio(pres.get(key), ares, better)
                 if r is not None:
-                    cells.append(f"{r:.2f}x" if r < 10 else f"{r:.1f}x" if r < 100 else f"{r:,.0f}x")
+                    cells.append(f"{r:.2g}x" if r < 0.1 else f"{r:.2f}x" if r < 10
+                                 else f"{r:.1f}x" if r < 100 else f"{r:,.0f}x")
                 elif ares is None or "value" not in ares:
                     cells.append("n/a")
                 elif "error" in pres.get(key, {}):

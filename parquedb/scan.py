@@ -53,8 +53,9 @@ class PushdownScan:
 
     def page(self, spec: list[tuple[str, int]], skip: int,
              limit: int | None) -> tuple[list[Row], int]:
-        """Exact filter and sort: DuckDB returns the page and the total."""
-        sql = (f"SELECT {_COLS}, count(*) OVER () AS _total FROM ({self.rel.sql()}) "
+        """Exact filter and sort: DuckDB returns the page (a top-k when limited) and the total
+        (a separate count: a window count would make DuckDB materialise every match)."""
+        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) "
                f"WHERE {self.where} ORDER BY {self._order(spec)}")
         params = list(self.params)
         if limit is not None:
@@ -65,10 +66,12 @@ class PushdownScan:
             params.append(skip)
         with self.duck.lock:
             tbl = self.duck.con.sql(sql, params=params).to_arrow_table()
-        total = tbl.column("_total")[0].as_py() if tbl.num_rows else None
-        if total is None:  # the page is empty: count separately
-            total = self.count() if skip else 0
-        return table_to_rows(tbl, 0), total
+        rows = table_to_rows(tbl, 0)
+        if limit is None and (rows or not skip):
+            return rows, skip + len(rows)  # every match from ``skip`` on was returned
+        if limit is not None and not skip and len(rows) < limit:
+            return rows, len(rows)  # fewer than asked: these are all the matches
+        return rows, self.count()
 
     def count(self) -> int:
         sql = f"SELECT count(*) FROM ({self.rel.sql()}) WHERE {self.where}"

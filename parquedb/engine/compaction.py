@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..entity import Row, new_ulid
-from .datafiles import ROW_GROUP_SIZE
+from .datafiles import ROW_GROUP_SIZE, parquet_options
 from ..values import dumps
 from .format import DATA_SCHEMA, data_key, rows_to_table
 from .shred import ARROW_TYPES, FIELDS_META_KEY, field_types, merge_field_types, shred_columns
@@ -88,7 +88,7 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
                 return
             if writer is None:
                 buf = io.BytesIO()
-                writer = pq.ParquetWriter(buf, schema, compression="zstd")
+                writer = pq.ParquetWriter(buf, schema, **parquet_options(schema))
             tbl = rows_to_table(pending, keep_seq=True)
             if shredded:
                 docs = [{} if r.tomb else r.user_doc() for r in pending]

@@ -40,8 +40,8 @@ class Settings:
     checkpoint_interval = 64          # commits between checkpoints
     inline_max_rows = 1000            # a batch larger than this goes to a data file
     inline_max_bytes = 1 << 20
-    compact_inline_bytes = 4 << 20    # flush inlined rows of a collection past this
-    compact_inline_rows = 4_000
+    compact_inline_bytes = 1 << 20    # flush inlined rows of a collection past this (it also
+    compact_inline_rows = 1_000       # bounds checkpoints, which carry the inlined rows)
     compact_small_files = 16          # merge small files past this many
     small_file_bytes = 32 << 20
     max_commit_attempts = 400
