@@ -307,3 +307,28 @@ def test_forced_registration_follows_a_provider_set_later():
     out = _run(code, PARQUEDB_OTEL="1")
     assert out.returncode == 0, out.stderr
     assert "'count posts'" in out.stdout
+
+
+def test_sample_rate_traces_a_fraction_and_still_counts_every_operation() -> None:
+    import uuid
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import parquedb
+    from parquedb.observability.otel import OpenTelemetryHook
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    db = parquedb.connect(f"memory://otel-sample-{uuid.uuid4().hex}")
+    db.hooks.register(OpenTelemetryHook(tracer_provider=provider, sample_rate=0.0))
+    db.posts.create({"title": "a"})
+    db.posts.get("nope")
+    assert exporter.get_finished_spans() == ()
+    db.hooks.clear()
+    db.hooks.register(OpenTelemetryHook(tracer_provider=provider, sample_rate=1.0))
+    db.posts.create({"title": "b"})
+    names = [s.name for s in exporter.get_finished_spans()]
+    assert "create posts" in names and any(n.startswith("storage ") for n in names)

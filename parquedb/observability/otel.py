@@ -29,6 +29,8 @@ database of the process. Without either, nothing of OpenTelemetry is imported or
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 import weakref
 from typing import Any, Iterable
@@ -75,14 +77,21 @@ class OpenTelemetryHook:
     ``tracer_provider`` / ``meter_provider`` default to the global ones. ``record_filters=True``
     adds the query filter as JSON (``db.query.text``); by default only its top-level field names
     are recorded (filters can hold personal data). ``storage_spans=False`` keeps storage
-    requests out of traces (they are still counted).
+    requests out of traces (they are still counted). ``sample_rate`` traces only that fraction
+    of top-level operations (their storage spans with them); metrics still count every one.
+    The SDK's own samplers (``TracerProvider(sampler=...)``) work too, but a span the SDK drops
+    is still built: ``sample_rate`` skips the work entirely.
     """
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *,
                  record_filters: bool = False, storage_spans: bool = True,
-                 force: bool = False) -> None:
+                 force: bool = False, sample_rate: float = 1.0) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError("sample_rate must be between 0 and 1")
         self.record_filters = record_filters
         self.storage_spans = storage_spans
+        self.sample_rate = sample_rate
+        self._local = threading.local()
         tp = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         mp = meter_provider if meter_provider is not None else otel_metrics.get_meter_provider()
         self.traces = bool(force or tracer_provider is not None
@@ -143,6 +152,10 @@ class OpenTelemetryHook:
     def _start(self, ctx: OperationContext) -> None:
         if not self.traces:
             return
+        if ctx.parent_id is None and self.sample_rate < 1.0:
+            self._local.skip = random.random() >= self.sample_rate
+        if getattr(self._local, "skip", False):
+            return
         attrs: dict[str, Any] = {
             "db.system": "parquedb", "db.operation": ctx.operation,
             "parquedb.operation.kind": ctx.kind, "parquedb.operation.id": ctx.operation_id,
@@ -174,6 +187,8 @@ class OpenTelemetryHook:
                 self._errors.add(1, attrs)
             self._duration.record((ctx.duration_ms or 0.0) / 1000.0, attrs)
         entry = ctx.scratch.pop(self, None)
+        if ctx.parent_id is None:
+            self._local.skip = False
         if entry is None:
             return
         span, token = entry
@@ -231,7 +246,7 @@ class OpenTelemetryHook:
             if ctx.nbytes and ctx.outcome == "ok":
                 self._storage_bytes.add(ctx.nbytes, {"db.system": "parquedb",
                                                      "parquedb.storage.kind": ctx.kind})
-        if not (self.traces and self.storage_spans):
+        if not (self.traces and self.storage_spans) or getattr(self._local, "skip", False):
             return
         end_ns = time.time_ns()
         start_ns = end_ns - int(ctx.duration_ms * 1_000_000)
