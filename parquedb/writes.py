@@ -22,13 +22,15 @@ from .entity import micros_to_datetime
 class PreparedDoc:
     """A validated, encoded document ready to become version 1 (done once, outside retries)."""
 
-    __slots__ = ("id", "type", "doc_text", "doc")
+    __slots__ = ("id", "type", "doc_text", "doc", "fresh")
 
-    def __init__(self, eid: str, etype: str, doc_text: str, doc: dict[str, Any]) -> None:
+    def __init__(self, eid: str, etype: str, doc_text: str, doc: dict[str, Any],
+                 fresh: bool = False) -> None:
         self.id = eid
         self.type = etype
         self.doc_text = doc_text
         self.doc = doc
+        self.fresh = fresh  # a newly generated ULID: no entity can have it yet
 
 
 def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> PreparedDoc:
@@ -51,7 +53,7 @@ def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> Prep
     check_name(user)
     lid = local_id(collection, raw_id) if raw_id is not None else (new_id or new_ulid())
     return PreparedDoc(f"{collection}/{lid}", etype or _type_of(collection), encode_doc(user),
-                       user)
+                       user, raw_id is None)
 
 
 _type_of = functools.lru_cache(maxsize=1024)(type_name)
@@ -79,7 +81,8 @@ def stage_creates(b: WriteBatch, collection: str, preps: list[PreparedDoc], acto
     ts, seq = b.ts, b.seq
     for p in preps:
         eid = p.id
-        existing = pending[eid] if eid in pending else current(collection, eid)
+        existing = None if p.fresh else (
+            pending[eid] if eid in pending else current(collection, eid))
         if existing is not None and not existing.tomb:
             stage_create(b, collection, p, actor)  # raises with the full message
         row = Row(eid, p.type, 1, ts, actor, ts, actor, None, None, seq, False, p.doc_text)

@@ -8,7 +8,6 @@ committed like any write; if another writer compacted the same sources first, it
 from __future__ import annotations
 
 import heapq
-import io
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -29,8 +28,11 @@ Progress = Callable[[str, int, int], None]
 def _sorted_sources(table: Any, collection: str, sources: list[Any], idx: Any) -> Iterator[Row]:
     """Current rows of the sources, merged in ``$id`` order (each file is sorted already)."""
 
+    # a k-way merge holds one decoded batch per source: share a fixed budget among them
+    batch = max(128, (1 << 16) // max(1, len(sources)))
+
     def file_rows(info: Any) -> Iterator[Row]:
-        for start, rows in table.files.iter_rows(info.key, info.seq):
+        for start, rows in table.files.iter_rows(info.key, info.seq, batch):
             for i, row in enumerate(rows):
                 if idx.is_current(row.id, info.key, start + i):
                     yield row
@@ -78,17 +80,19 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
         written: list[dict[str, Any]] = []
         rows_out = 0
         seen = 0
-        writer = buf = None
+        writer = None
+        out_key = out_path = ""
         pending: list[Row] = []
         in_file = 0
 
         def flush_pending() -> None:
-            nonlocal writer, buf, pending
+            nonlocal writer, pending, out_key, out_path
             if not pending:
                 return
-            if writer is None:
-                buf = io.BytesIO()
-                writer = pq.ParquetWriter(buf, schema, **parquet_options(schema))
+            if writer is None:  # stream into a local file: memory stays one batch
+                out_key = data_key(collection, new_ulid())
+                out_path = table.storage.temp_path(out_key)
+                writer = pq.ParquetWriter(out_path, schema, **parquet_options(schema))
             tbl = rows_to_table(pending, keep_seq=True)
             if shredded:
                 docs = [{} if r.tomb else r.user_doc() for r in pending]
@@ -100,17 +104,15 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
             pending = []
 
         def close_file() -> None:
-            nonlocal writer, buf, in_file
+            nonlocal writer, in_file
             flush_pending()
             if writer is None:
                 return
             writer.close()
-            data = buf.getvalue()  # type: ignore[union-attr]
-            key = data_key(collection, new_ulid())
-            table.storage.put(key, data)
-            written.append({"a": "add_file", "c": collection, "kind": "data", "key": key,
-                            "rows": in_file, "bytes": len(data)})
-            writer = buf = None
+            size = table.storage.put_file(out_key, out_path)
+            written.append({"a": "add_file", "c": collection, "kind": "data", "key": out_key,
+                            "rows": in_file, "bytes": size})
+            writer = None
             in_file = 0
 
         for row in _sorted_sources(table, collection, sources, idx):

@@ -154,11 +154,12 @@ class DataFiles:
             start += n
         raise IndexError(f"row {rownum} beyond {key}")
 
-    def iter_rows(self, key: str, default_seq: int) -> Iterator[tuple[int, list[Row]]]:
+    def iter_rows(self, key: str, default_seq: int,
+                  batch_size: int = SCAN_BATCH) -> Iterator[tuple[int, list[Row]]]:
         """Yield ``(first row number, rows)`` batches: bounded memory whatever the file size."""
         pf = self.parquet_file(key)
         start = 0
-        for batch in pf.iter_batches(batch_size=SCAN_BATCH, columns=DATA_SCHEMA.names):
+        for batch in pf.iter_batches(batch_size=batch_size, columns=DATA_SCHEMA.names):
             rows = table_to_rows(batch, default_seq)
             yield start, rows
             start += len(rows)

@@ -41,7 +41,8 @@ class Duck:
     def __init__(self, storage: Any) -> None:
         self.storage = storage
         self.lock = threading.RLock()
-        self.con = duckdb.connect(config={"threads": 2})
+        # bounded memory: DuckDB spills to disk past this instead of taking 80% of the RAM
+        self.con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
         root = getattr(storage, "root", None)
         if storage.is_local and root:
             self.con.execute(f"SET allowed_directories = [{sql_str(root.rstrip('/') + '/')}]")

@@ -15,22 +15,6 @@ class View(Protocol):
 
     def current(self, collection: str, eid: str) -> Row | None: ...
 
-    def current_inline(self, collection: str) -> list[Row]:
-        """Inlined rows that are still the newest version of their ``$id`` (a bulk write to a
-        data file can supersede them: that file row is then the current one)."""
-        cs = self.state.collections.get(collection)
-        if cs is None:
-            return []
-        if not cs.files:
-            return list(cs.rows.values())
-        idx = self.index(collection)
-        out = []
-        for row in list(cs.rows.values()):
-            entry = idx.get(row.id)
-            if entry is not None and entry[1] is INLINE and entry[0] == row.seq:
-                out.append(row)
-        return out
-
     def scan(self, collection: str) -> Iterator[Row]: ...
 
 

@@ -7,6 +7,7 @@ request seam (:meth:`Storage._request`) through which hooks, metrics and breaker
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -92,6 +93,25 @@ class Storage:
         """Write (or overwrite) an object durably: it survives power loss once this returns."""
         check_key(key)
         self._request("PUT", key, lambda: self._do_put(key, data), len(data))
+
+    def put_file(self, key: str, path: str) -> int:
+        """Store a local file (written by the caller, e.g. a large Parquet file) under ``key``
+        and remove the local file; returns its size. Stores that can, move it instead of
+        reading it into memory."""
+        check_key(key)
+        with open(path, "rb") as f:
+            data = f.read()
+        self.put(key, data)
+        os.unlink(path)
+        return len(data)
+
+    def temp_path(self, key: str) -> str:
+        """A fresh local path to write a file that will be given to :meth:`put_file`."""
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="parquedb-", suffix=".tmp")
+        os.close(fd)
+        return path
 
     def create(self, key: str, data: bytes) -> bool:
         """Create-if-absent. True if this call created the object, False if it existed."""

@@ -12,6 +12,7 @@ import os
 import secrets
 
 from .base import FileMeta, Storage
+from .paths import check_key
 
 
 def _fsync_dir(path: str) -> None:
@@ -75,6 +76,30 @@ class LocalStorage(Storage):
         os.close(fd)
         return tmp
 
+    def temp_path(self, key: str) -> str:
+        """A temporary name beside ``key``: publishing it is a rename, never a copy."""
+        path = self._path(key)
+        self._ensure_dir(os.path.dirname(path))
+        return os.path.join(os.path.dirname(path), f".tmp-{secrets.token_hex(8)}")
+
+    def put_file(self, key: str, path: str) -> int:
+        final = self._path(check_key(key))
+
+        def publish() -> int:
+            if self.durable:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            size = os.path.getsize(path)
+            os.replace(path, final)
+            if self.durable:
+                _fsync_dir(os.path.dirname(final))
+            return size
+
+        return self._request("PUT", key, publish)
+
     def _do_get(self, key: str) -> bytes:
         with open(self._path(key), "rb") as f:
             return f.read()
@@ -102,35 +127,27 @@ class LocalStorage(Storage):
     def _do_exists(self, key: str) -> bool:
         return os.path.exists(self._path(key))
 
-    def _do_list(self, prefix: str) -> list[FileMeta]:
-        base = self._path(prefix)
+    def _walk(self, prefix: str, temporaries: bool) -> list[FileMeta]:
         out: list[FileMeta] = []
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, _dirs, files in os.walk(self._path(prefix) if prefix else self.root):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(".tmp-") != temporaries:
                     continue
                 try:
                     st = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:
                     continue
-                out.append(FileMeta(f"{rel}/{name}", st.st_size, st.st_mtime))
+                key = name if rel == "." else f"{rel}/{name}"
+                out.append(FileMeta(key, st.st_size, st.st_mtime))
         return out
+
+    def _do_list(self, prefix: str) -> list[FileMeta]:
+        return self._walk(prefix, temporaries=False)
 
     def list_temporaries(self, prefix: str) -> list[FileMeta]:
         """Leftover temporary files (a writer died between write and publish)."""
-        base = self._path(prefix)
-        out = []
-        for dirpath, _dirs, files in os.walk(base):
-            rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
-            for name in files:
-                if name.startswith(".tmp-"):
-                    try:
-                        st = os.stat(os.path.join(dirpath, name))
-                    except FileNotFoundError:
-                        continue
-                    out.append(FileMeta(f"{rel}/{name}", st.st_size, st.st_mtime))
-        return out
+        return self._walk(prefix, temporaries=True)
 
     def remove_temporary(self, key: str) -> None:
         try:
