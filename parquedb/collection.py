@@ -12,20 +12,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .engine import View, WriteBatch
-from .entity import Row, check_actor, new_ulid, datetime_to_micros, full_id, micros_to_datetime, to_entity
-from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
-from .query import compile_filter, compile_projection, normalize_sort, sort_key
-from .scan import PushdownScan, pushdown_possible
-from .progress import progress_printer
-from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
 from . import writes as W
+from .entity import (Row, check_actor, datetime_to_micros, full_id, micros_to_datetime,
+                     new_ulid, to_entity)
+from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
+from .progress import progress_printer
+from .query import compile_filter, compile_projection, normalize_sort, sort_key
+from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
+from .scan import PushdownScan, pushdown_possible
 
 if TYPE_CHECKING:
     from .database import Database
     from .transaction import Transaction
-
-_ID_SORT = [("$id", 1)]
-
 
 class Collection:
     """A named set of entities. Obtain with ``db.collection(name)``, ``db[name]`` or ``db.name``."""
@@ -111,10 +109,10 @@ class Collection:
             fid = self._fid(id)
             with self._db._table.lock:
                 row = self._view(as_of).current(self.name, fid)
+            if self._tx is not None:  # absence is a read too: a later create conflicts
+                self._tx._note_read(self.name, fid)
             if not self._visible(row, include_deleted):
                 return None
-            if self._tx is not None:
-                self._tx._note_read(self.name, fid)
             return to_entity(row)
         return self._run("query", "get", go, entity_id=id)
 
