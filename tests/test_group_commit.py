@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -15,6 +16,14 @@ from parquedb.errors import AlreadyExistsError
 def test_threads_share_commits_and_failures_stay_isolated(kind: str, tmp_path) -> None:
     uri = str(tmp_path) if kind == "local" else f"memory://gc-{uuid.uuid4().hex}"
     db = parquedb.connect(uri)
+    # a commit that takes a moment (as an fsync does) so that writers really queue behind it
+    publish = db._storage._do_create
+
+    def slow_publish(key: str, data: bytes) -> None:
+        time.sleep(0.002)
+        publish(key, data)
+
+    db._storage._do_create = slow_publish
     threads, per_thread = 8, 40
     won: dict[str, int] = {}
     lost: list[tuple[int, str]] = []
