@@ -43,6 +43,11 @@ class Duck:
         self.lock = threading.RLock()
         # bounded memory: DuckDB spills to disk past this instead of taking 80% of the RAM
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
+        try:  # data files never change once written: their footers may be cached for good
+            self.con.execute("LOAD parquet")
+            self.con.execute("SET parquet_metadata_cache = true")
+        except duckdb.Error:  # pragma: no cover - a DuckDB without the setting
+            pass
         root = getattr(storage, "root", None)
         if storage.is_local and root:
             self.con.execute(f"SET allowed_directories = [{sql_str(root.rstrip('/') + '/')}]")

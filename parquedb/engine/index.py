@@ -8,6 +8,7 @@ columns when the set of data files changes, and kept up to date by inlined write
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -43,6 +44,9 @@ class IdIndex:
 
     def add_file(self, key: str, ids: list[str], seqs: list[int]) -> None:
         entries = self.entries
+        if entries.keys().isdisjoint(ids):  # the common case (bulk loads): no id seen yet
+            entries.update(zip(ids, zip(seqs, zip(repeat(key), range(len(ids))))))
+            return
         for i, (eid, s) in enumerate(zip(ids, seqs)):
             cur = entries.get(eid)
             if cur is None:
