@@ -87,3 +87,29 @@ def test_transaction_read_invalidated_by_a_bulk_write_of_another_connection(tmp_
         other.compact()
         tx.jobs.update("j2", {"$set": {"n": seen + 10}})
     assert db.jobs.get("j2")["n"] == 11
+
+
+def test_max_staleness_trades_freshness_for_fewer_reads(tmp_path) -> None:
+    writer = parquedb.connect(tmp_path)
+    writer.notes.create({"$id": "a", "n": 1})
+    reader = parquedb.connect(tmp_path, max_staleness=3600)
+    assert reader.notes.get("a")["n"] == 1
+    writer.notes.update("a", {"$set": {"n": 2}})
+    assert reader.notes.get("a")["n"] == 1  # within the staleness window: no probe
+    fresh = parquedb.connect(tmp_path)
+    assert fresh.notes.get("a")["n"] == 2
+    reader.notes.update("a", {"$inc": {"n": 1}})  # writes always plan on the newest state
+    assert reader.notes.get("a")["n"] == 3
+
+
+def test_a_failing_checkpoint_does_not_fail_the_committed_write(tmp_path) -> None:
+    db = parquedb.connect(tmp_path)
+    db._table.settings.checkpoint_interval = 1
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    db._table.write_checkpoint = broken
+    created = db.notes.create({"$id": "b"})
+    assert created["$id"] == "notes/b"
+    assert parquedb.connect(tmp_path).notes.get("b") is not None

@@ -101,7 +101,7 @@ def test_round_trip(s3_uri: str, s3_options: dict[str, Any]) -> None:
     assert posts.get(a["$id"])["title"] == "Hello"
     assert posts.count() == 2
 
-    t_before_update = a["updatedAt"]
+    t_before_update = b["updatedAt"]  # both exist, neither changed yet
     time.sleep(0.002)
     u = posts.update(a["$id"], {"$set": {"title": "Hello again"}, "$inc": {"views": 10}})
     assert u["version"] == 2 and u["views"] == 11

@@ -366,6 +366,13 @@ class Table:
         raise StorageError(f"could not publish commit {commit.seq}", path=key)
 
     def _after_commit(self, commit: Commit) -> None:
+        """Housekeeping after a commit: never fails the write, which is already durable."""
+        try:
+            self._housekeeping(commit)
+        except Exception:
+            log.warning("housekeeping after commit %s failed", commit.seq, exc_info=True)
+
+    def _housekeeping(self, commit: Commit) -> None:
         s = self.settings
         if commit.seq % s.checkpoint_interval == 0:
             self.write_checkpoint()

@@ -34,6 +34,9 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
         client_kwargs = dict(opts.pop("client_kwargs", {}) or {})
         if endpoint:
             client_kwargs["endpoint_url"] = endpoint
+        # no listings cache: other processes write the same prefix, and a cached listing
+        # would hide their commits (s3fs also answers info/exists from it)
+        opts.setdefault("use_listings_cache", False)
         fs = s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True, **opts)
         bucket_prefix = rest.strip("/")
         if "@" in bucket_prefix.split("/", 1)[0]:

@@ -51,7 +51,20 @@ class FsspecStorage(Storage):
         self.fs.rm_file(self._path(key))
 
     def _do_exists(self, key: str) -> bool:
-        return self.fs.exists(self._path(key))
+        """Is there an object (not a folder) at ``key``? On S3 one HEAD request."""
+        path = self._path(key)
+        if self.protocol in ("s3", "s3a") and hasattr(self.fs, "call_s3"):
+            bucket, obj, _ = self.fs.split_path(path)
+            try:
+                self.fs.call_s3("head_object", Bucket=bucket, Key=obj)
+                return True
+            except FileNotFoundError:
+                return False
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return False
+        return info.get("type") != "directory"
 
     def _do_list(self, prefix: str) -> list[FileMeta]:
         base = self._path(prefix)
