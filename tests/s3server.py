@@ -177,7 +177,8 @@ class SeaweedServer:
         return {"endpoint_url": self.endpoint_url, "key": ACCESS_KEY, "secret": SECRET_KEY}
 
     def create_bucket(self, name: str | None = None, timeout: float = 30.0) -> str:
-        """Create a bucket (retrying while the filer finishes starting); returns its name."""
+        """Create a bucket and write, read and delete one object in it (retrying while the
+        servers finish starting); returns the bucket's name."""
         import s3fs
 
         name = name or f"pqtest-{uuid.uuid4().hex[:12]}"
@@ -192,6 +193,12 @@ class SeaweedServer:
                     pass
                 fs.invalidate_cache()
                 fs.ls(name)
+                # the first write waits for the volume server to join the master: do it here
+                probe = f"{name}/_probe-{uuid.uuid4().hex}"
+                fs.pipe_file(probe, b"ready")
+                if fs.cat_file(probe) != b"ready":
+                    raise RuntimeError("SeaweedFS probe read back wrong bytes")
+                fs.rm_file(probe)
                 return name
             except Exception:
                 if time.monotonic() > deadline:

@@ -17,7 +17,8 @@ from ..entity import Row, new_ulid
 from .datafiles import ROW_GROUP_SIZE, parquet_options
 from ..values import dumps
 from .format import DATA_SCHEMA, data_key, rows_to_table
-from .shred import ARROW_TYPES, FIELDS_META_KEY, field_types, merge_field_types, shred_columns
+from .shred import (ARROW_TYPES, FIELDS_META_KEY, field_types, mark_long_text,
+                    merge_field_types, shred_columns)
 
 TARGET_FILE_ROWS = 250_000
 WRITE_BATCH = ROW_GROUP_SIZE
@@ -70,7 +71,8 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
         total_in = sum(f.rows for f in sources) + len(cs.rows)
 
         # the output's shredded columns: the union of the sources' field types
-        types: dict[str, str] = field_types([r.user_doc() for r in cs.rows.values() if not r.tomb])
+        inline_docs = [r.user_doc() for r in cs.rows.values() if not r.tomb]
+        types: dict[str, str] = mark_long_text(inline_docs, field_types(inline_docs))
         for f in sources:
             types = merge_field_types(types, table.files.field_types(f.key))
         shredded = [(k, ARROW_TYPES[t]) for k, t in types.items() if t in ARROW_TYPES]

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from .format import DATA_SCHEMA, rows_to_table
-from .shred import ARROW_TYPES, field_types, merge_field_types, shred_columns
+from .shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
 from .snapshot import Snapshot
 
 _names = itertools.count(1)
@@ -95,7 +95,7 @@ class CurrentRows:
         types: dict[str, str] = {}
         inline_rows = snap.current_inline(collection)
         inline_docs = [{} if r.tomb else r.user_doc() for r in inline_rows]
-        types = field_types(inline_docs)
+        types = mark_long_text(inline_docs, field_types(inline_docs))
         files = list(cs.files.values()) if cs else []
         for f in files:
             types = merge_field_types(types, snap.files.field_types(f.key))

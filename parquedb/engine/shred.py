@@ -38,7 +38,8 @@ _TAKEN = frozenset(DATA_SCHEMA.names) | {"name"}
 
 def field_types(docs: list[dict[str, Any]]) -> dict[str, str]:
     """Top-level field → ``string|int64|double|bool|timestamp``, ``null`` (only nulls) or
-    ``json`` (anything else: mixed types, lists, dicts, bytes)."""
+    ``json`` (anything else: mixed types, lists, dicts, bytes). ``text`` (long strings, not
+    shredded) is decided by :func:`mark_long_text`."""
     seen: dict[str, Any] = {}
     get = seen.get
     for d in docs:
@@ -90,10 +91,25 @@ def shred_columns(docs: list[dict[str, Any]],
     return cols
 
 
+#: strings longer than this on average (bodies, descriptions) are not shredded: they are rarely
+#: filtered by equality or range, and a copy beside the document would double their bytes
+LONG_TEXT = 64
+
+
+def mark_long_text(docs: list[dict[str, Any]], types: dict[str, str]) -> dict[str, str]:
+    """``string`` fields whose values are long on average become ``text`` (not shredded)."""
+    for field, kind in types.items():
+        if kind == "string":
+            values = [v for d in docs if (v := d.get(field)) is not None]
+            if values and sum(map(len, values)) > LONG_TEXT * len(values):
+                types[field] = "text"
+    return types
+
+
 def with_shredded(table: pa.Table, docs: list[dict[str, Any] | None]) -> pa.Table:
     """Add the shredded columns and the fields metadata to a DATA_SCHEMA table."""
     present = [d if d is not None else {} for d in docs]
-    types = field_types(present)
+    types = mark_long_text(present, field_types(present))
     for name, arr in shred_columns(present, types):
         table = table.append_column(pa.field(name, arr.type), arr)
     meta = dict(table.schema.metadata or {})
@@ -116,5 +132,10 @@ def merge_field_types(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
             out[k] = t
         elif t != "null" and t != cur:
             numeric = {"int64", "double", "number"}
-            out[k] = "number" if cur in numeric and t in numeric else "json"
+            if cur in numeric and t in numeric:
+                out[k] = "number"
+            elif {cur, t} == {"string", "text"}:
+                out[k] = "text"  # strings everywhere, typed columns only in some files
+            else:
+                out[k] = "json"
     return out

@@ -38,6 +38,8 @@ def view_sql(rel: CurrentRows, collection: str) -> str:
             continue
         if kind in ("string", "int64", "double", "bool", "timestamp"):
             cols.append(quote(field))
+        elif kind == "text":
+            cols.append(f"json_extract_string(_doc, {_json_field(field)}) AS {quote(field)}")
         elif kind == "number":
             cols.append(f"CAST({quote(field)} AS DOUBLE) AS {quote(field)}")
         elif kind == "null":
