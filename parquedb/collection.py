@@ -16,6 +16,7 @@ from . import writes as W
 from .entity import (Row, check_actor, datetime_to_micros, full_id, micros_to_datetime,
                      new_ulid, to_entity)
 from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
+from .gcpause import gc_paused
 from .progress import progress_printer
 from .query import compile_filter, compile_projection, normalize_sort, sort_key
 from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
@@ -99,7 +100,10 @@ class Collection:
             if show is not None:
                 show(label, len(docs_l), len(docs_l))
             return out
-        return self._run("mutation", "create_many", go)
+        def paused() -> list[str]:
+            with gc_paused():
+                return go()
+        return self._run("mutation", "create_many", paused)
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, id: str, *, include_deleted: bool = False,

@@ -91,6 +91,28 @@ def test_create_if_absent_on_seaweedfs(s3_uri: str, s3_options: dict[str, Any]) 
     assert st.get(key).startswith(b"writer ")
 
 
+def test_only_a_412_means_lost_race() -> None:
+    """s3fs raises OSError(EINVAL) for a bare 412 and for many malformed requests alike; only
+    the 412 / PreconditionFailed one may read as "the object exists" (no server needed)."""
+    ClientError = pytest.importorskip("botocore.exceptions").ClientError
+
+    from parquedb.storage.fsspec_store import _precondition_failed
+
+    def s3fs_error(code: str, status: int) -> OSError:
+        ce = ClientError({"Error": {"Code": code, "Message": "m"},
+                          "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+        e = OSError(errno.EINVAL, "m")
+        e.__cause__ = ce
+        return e
+
+    assert _precondition_failed(s3fs_error("PreconditionFailed", 412))
+    assert not _precondition_failed(s3fs_error("InvalidArgument", 400))
+    assert not _precondition_failed(s3fs_error("InvalidRequest", 400))
+    assert _precondition_failed(
+        OSError(errno.EINVAL, "At least one of the pre-conditions you specified did not hold"))
+    assert not _precondition_failed(OSError(errno.EINVAL, "Invalid argument"))
+
+
 # -- the database ----------------------------------------------------------------------------
 def test_round_trip(s3_uri: str, s3_options: dict[str, Any]) -> None:
     db = _connect(s3_uri, s3_options)

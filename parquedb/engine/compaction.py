@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..entity import Row, new_ulid
+from ..gcpause import gc_paused
 from .datafiles import ROW_GROUP_SIZE, parquet_options
 from ..values import dumps
 from .format import DATA_SCHEMA, data_key, rows_to_table
@@ -50,7 +51,7 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
     from .table import Table  # noqa: F401 - type only
 
     s = table.settings
-    with table.lock:
+    with table.lock, gc_paused():
         table.refresh(force=True)
         snap = table.snapshot
         state = snap.state

@@ -2,7 +2,8 @@
 
 Creates use ``pipe_file(mode="create")``: atomic on fsspec's memory filesystem (it opens with
 "xb") and on S3 (``If-None-Match: *``). S3 servers that answer a lost race with a bare HTTP 412
-make s3fs raise ``OSError(EINVAL)``; that is mapped to ``FileExistsError`` here.
+(SeaweedFS) make s3fs raise ``OSError(EINVAL)``; when its cause is a 412 / PreconditionFailed
+that is mapped to ``FileExistsError`` here (other EINVAL errors are real errors).
 """
 
 from __future__ import annotations
@@ -11,6 +12,26 @@ import errno
 from typing import Any
 
 from .base import FileMeta, Storage
+
+
+def _precondition_failed(e: OSError) -> bool:
+    """Did the server refuse a conditional write (HTTP 412 PreconditionFailed)?
+
+    s3fs turns a 412 without the ``Condition`` field (SeaweedFS) into ``OSError(EINVAL)``, the
+    same errno it uses for malformed requests, bad tokens etc.; so look at the botocore error
+    it chains as the cause, and only without one fall back to the message."""
+    cause: BaseException | None = e
+    for _ in range(4):  # the chain is short: OSError <- ClientError
+        response = getattr(cause, "response", None)
+        if isinstance(response, dict):
+            err = response.get("Error") or {}
+            meta = response.get("ResponseMetadata") or {}
+            return err.get("Code") == "PreconditionFailed" or meta.get("HTTPStatusCode") == 412
+        cause = cause.__cause__ if cause is not None else None
+        if cause is None:
+            break
+    text = str(e)
+    return e.errno == errno.EINVAL and ("PreconditionFailed" in text or "pre-condition" in text)
 
 
 class FsspecStorage(Storage):
@@ -43,7 +64,7 @@ class FsspecStorage(Storage):
         except OSError as e:
             if isinstance(e, FileExistsError):
                 raise
-            if e.errno == errno.EINVAL or "PreconditionFailed" in str(e) or "412" in str(e):
+            if _precondition_failed(e):
                 raise FileExistsError(key) from e
             raise
 
