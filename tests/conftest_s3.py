@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from s3server import SeaweedServer, find_weed
+from s3server import SeaweedServer, find_weed, start_server
 
 __all__ = ["s3_options", "s3_server", "s3_uri"]
 
@@ -32,10 +32,8 @@ def s3_server() -> Iterator[SeaweedServer]:
         import s3fs  # noqa: F401
     except ImportError:
         pytest.skip("s3fs is not installed (pip install 's3fs>=2024.6', part of the dev extra)")
-    server = SeaweedServer(weed)
+    server = start_server(weed)  # stops what it started if it fails
     try:
-        server.start()
-        server.bucket = server.create_bucket()
         yield server
     finally:
         server.stop()

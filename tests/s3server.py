@@ -8,7 +8,6 @@ Nothing listens on anything but 127.0.0.1; any access key and secret are accepte
 from __future__ import annotations
 
 import atexit
-import glob
 import os
 import re
 import shutil
@@ -72,6 +71,28 @@ def _answers(port: int) -> bool:
         return False
 
 
+class WeedExited(RuntimeError):
+    """``weed`` stopped while starting (typically: a port was taken after we picked it)."""
+
+
+def start_server(weed: str, attempts: int = 3) -> "SeaweedServer":
+    """A started server with one bucket; new ports on each attempt when ``weed`` exits early."""
+    for i in range(attempts):
+        server = SeaweedServer(weed)
+        try:
+            server.start()
+            server.bucket = server.create_bucket()
+            return server
+        except WeedExited:
+            server.stop()
+            if i == attempts - 1:
+                raise
+        except BaseException:
+            server.stop()
+            raise
+    raise AssertionError("unreachable")
+
+
 class SeaweedServer:
     def __init__(self, weed: str) -> None:
         self.weed = weed
@@ -111,7 +132,7 @@ class SeaweedServer:
         try:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"weed exited with {self.proc.returncode}:\n{self.log_tail()}")
+                    raise WeedExited(f"weed exited with {self.proc.returncode}:\n{self.log_tail()}")
                 if _answers(self.s3_port):
                     return
                 time.sleep(0.2)

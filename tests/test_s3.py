@@ -197,6 +197,14 @@ def test_bulk_files_reopen_sql_aggregate(s3_uri: str, s3_options: dict[str, Any]
     for i in range(1, n, 2):
         expect[i % 7] = expect.get(i % 7, 0) + 1
     assert [(r["_id"], r["c"]) for r in out] == sorted(expect.items())
+
+    # compaction replaces the data file; vacuum deletes the replaced one from the bucket
+    db2.compact()
+    stats = db2.vacuum(retain=timedelta(0), force=True)
+    assert stats["files_deleted"] >= 1
+    now = [m.key for m in st.list("items/data")]
+    assert len(now) == 1 and now[0] != data[0].key
+    assert items.count() == n and items.get(ids[3])["n"] == -3
     db2.close()
 
 

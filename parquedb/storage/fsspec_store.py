@@ -9,9 +9,11 @@ that is mapped to ``FileExistsError`` here (other EINVAL errors are real errors)
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any
 
 from .base import FileMeta, Storage
+from .paths import check_key
 
 
 def _precondition_failed(e: OSError) -> bool:
@@ -51,6 +53,15 @@ class FsspecStorage(Storage):
 
     def register_with(self, con: Any) -> None:
         con.register_filesystem(self.fs)
+
+    def put_file(self, key: str, path: str) -> int:
+        """Upload a local file without reading it into memory (s3fs streams large files as a
+        multipart upload), then remove it."""
+        check_key(key)
+        size = os.path.getsize(path)
+        self._request("PUT", key, lambda: self.fs.put_file(path, self._path(key)), size)
+        os.unlink(path)
+        return size
 
     def _do_get(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
