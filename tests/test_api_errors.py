@@ -585,6 +585,9 @@ SQL_ESCAPES = [
     "CREATE TABLE t AS SELECT 1",
     "INSERT INTO posts VALUES (1)",
     "DELETE FROM posts",
+    "SET enable_external_access = true",
+    "SELECT 1; COPY (SELECT 1) TO '{out}/evil2.csv'",
+    "PRAGMA version",
 ]
 
 
