@@ -1,0 +1,86 @@
+"""The ``parquedb`` command: look into a store and run its maintenance from a shell.
+
+    parquedb info ./parquedb-data
+    parquedb sql ./parquedb-data "SELECT status, count(*) FROM posts GROUP BY 1"
+    parquedb compact ./parquedb-data [--collection posts]
+    parquedb vacuum ./parquedb-data [--retain-hours 168] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from typing import Any, Sequence
+
+from .database import connect
+from .errors import ParqueDBError
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def _info(args: argparse.Namespace) -> int:
+    with connect(args.uri) as db:
+        names = db.list_collections()
+        _print_json({"uri": db.uri,
+                     "collections": {n: db.collection(n).count() for n in names},
+                     "health": db.health()})
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    with connect(args.uri) as db:
+        table = db.sql(args.query)
+    for row in table.to_pylist():
+        print(json.dumps(row, default=str))
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> int:
+    with connect(args.uri) as db:
+        _print_json(db.compact(args.collection))
+    return 0
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    with connect(args.uri) as db:
+        _print_json(db.vacuum(retain=timedelta(hours=args.retain_hours), force=args.force))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parquedb", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="collections, entity counts and health")
+    p.add_argument("uri")
+    p.set_defaults(run=_info)
+    p = sub.add_parser("sql", help="run one read-only SELECT; prints one JSON object per row")
+    p.add_argument("uri")
+    p.add_argument("query")
+    p.set_defaults(run=_sql)
+    p = sub.add_parser("compact", help="merge small files into large sorted ones")
+    p.add_argument("uri")
+    p.add_argument("--collection", default=None)
+    p.set_defaults(run=_compact)
+    p = sub.add_parser("vacuum", help="delete files no snapshot inside the window needs")
+    p.add_argument("uri")
+    p.add_argument("--retain-hours", type=float, default=24 * 7)
+    p.add_argument("--force", action="store_true", help="allow a window under one hour")
+    p.set_defaults(run=_vacuum)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ParqueDBError as e:
+        print(f"parquedb: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
