@@ -120,8 +120,15 @@ class Collection:
             return to_entity(row)
         return self._run("query", "get", go, entity_id=id)
 
-    def _matches(self, view: View, filter: dict[str, Any] | None,
-                 include_deleted: bool) -> Iterator[dict[str, Any]]:
+    def _pushdown(self, view: View, filter: dict[str, Any] | None,
+                  include_deleted: bool) -> PushdownScan | None:
+        """The DuckDB scan for this read, when it is worth one (close it after use)."""
+        if _id_equality(filter) is not None or not pushdown_possible(view, self.name):
+            return None
+        return PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
+
+    def _matches(self, view: View, filter: dict[str, Any] | None, include_deleted: bool,
+                 scan: PushdownScan | None = None) -> Iterator[dict[str, Any]]:
         pred = compile_filter(filter)
         fast_id = _id_equality(filter)
         if fast_id is not None:  # {"$id": x}: a point lookup, not a scan
@@ -131,15 +138,18 @@ class Collection:
                 if pred(ent):
                     yield ent
             return
-        if pushdown_possible(view, self.name):
-            scan = PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
+        own = scan is None
+        if own:
+            scan = self._pushdown(view, filter, include_deleted)
+        if scan is not None:
             try:
                 for row in scan.rows():
                     ent = to_entity(row)
                     if scan.exact or pred(ent):
                         yield ent
             finally:
-                scan.close()
+                if own:
+                    scan.close()
             return
         for row in view.scan(self.name):
             if row.deleted_at is not None and not include_deleted:
@@ -148,19 +158,12 @@ class Collection:
             if pred(ent):
                 yield ent
 
-    def _exact_page(self, view: View, filter: dict[str, Any] | None, include_deleted: bool,
-                    spec: list[tuple[str, int]], skip: int,
+    def _exact_page(self, scan: PushdownScan, spec: list[tuple[str, int]], skip: int,
                     limit: int | None) -> tuple[list[dict[str, Any]], int, bool] | None:
         """The page straight from DuckDB, when filter and sort translate exactly."""
-        if _id_equality(filter) is not None or not pushdown_possible(view, self.name):
+        if not (scan.exact and scan.sortable(spec)):
             return None
-        scan = PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
-        try:
-            if not (scan.exact and scan.sortable(spec)):
-                return None
-            rows, total = scan.page(spec, skip, None if limit is None else limit + 1)
-        finally:
-            scan.close()
+        rows, total = scan.page(spec, skip, None if limit is None else limit + 1)
         has_more = limit is not None and len(rows) > limit
         rows = rows[:limit] if limit is not None else rows
         return [to_entity(r) for r in rows], total, has_more
@@ -185,11 +188,15 @@ class Collection:
             total = 0
             with self._db._table.lock:
                 view = self._view(as_of)
+                compile_filter(filter)  # errors first, whichever path runs
+                scan = None
                 if self._tx is not None:
                     self._tx._note_scan(self.name)
-                elif after is None:
-                    compile_filter(filter)  # errors first, whichever path runs
-                    page = self._exact_page(view, filter, include_deleted, spec, skip, limit)
+                else:
+                    scan = self._pushdown(view, filter, include_deleted)
+                try:
+                    page = (self._exact_page(scan, spec, skip, limit)
+                            if scan is not None and after is None else None)
                     if page is not None:
                         items, total, has_more = page
                         next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
@@ -197,20 +204,23 @@ class Collection:
                             items = [proj(e) for e in items]
                         return FindResult(items, total, has_more, next_cursor)
 
-                def candidates() -> Iterator[tuple[Any, dict[str, Any]]]:
-                    nonlocal total
-                    for ent in self._matches(view, filter, include_deleted):
-                        total += 1
-                        k = key(ent)
-                        if after is not None and not (after < k):
-                            continue
-                        yield k, ent
+                    def candidates() -> Iterator[tuple[Any, dict[str, Any]]]:
+                        nonlocal total
+                        for ent in self._matches(view, filter, include_deleted, scan):
+                            total += 1
+                            k = key(ent)
+                            if after is not None and not (after < k):
+                                continue
+                            yield k, ent
 
-                if limit is not None:
-                    want = skip + limit + 1
-                    ranked = heapq.nsmallest(want, candidates(), key=lambda p: p[0])
-                else:
-                    ranked = sorted(candidates(), key=lambda p: p[0])
+                    if limit is not None:
+                        want = skip + limit + 1
+                        ranked = heapq.nsmallest(want, candidates(), key=lambda p: p[0])
+                    else:
+                        ranked = sorted(candidates(), key=lambda p: p[0])
+                finally:
+                    if scan is not None:
+                        scan.close()
             window = ranked[skip: None if limit is None else skip + limit]
             has_more = len(ranked) > skip + len(window) if limit is not None else False
             items = [ent for _, ent in window]
@@ -231,16 +241,16 @@ class Collection:
                 view = self._view()
                 if self._tx is not None:
                     self._tx._note_scan(self.name)
-                elif _id_equality(filter) is None and pushdown_possible(view, self.name):
-                    compile_filter(filter)
-                    scan = PushdownScan(self._db._table.duck, view, self.name, filter,
-                                        include_deleted)
-                    try:
-                        if scan.exact:
-                            return scan.count()
-                    finally:
+                    return sum(1 for _ in self._matches(view, filter, include_deleted))
+                compile_filter(filter)
+                scan = self._pushdown(view, filter, include_deleted)
+                try:
+                    if scan is not None and scan.exact:
+                        return scan.count()
+                    return sum(1 for _ in self._matches(view, filter, include_deleted, scan))
+                finally:
+                    if scan is not None:
                         scan.close()
-                return sum(1 for _ in self._matches(view, filter, include_deleted))
         return self._run("query", "count", go, filter=filter)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -414,22 +424,21 @@ class Collection:
             if stages and isinstance(stages[0], dict) and set(stages[0]) == {"$match"} \
                     and "$expr" not in (stages[0]["$match"] or {}):
                 flt = stages.pop(0)["$match"]
+            rest = run if flt is None else compile_pipeline(stages)
             with self._db._table.lock:
                 view = self._view()
-                if (stages and isinstance(stages[0], dict) and set(stages[0]) == {"$group"}
-                        and self._tx is None and _id_equality(flt) is None
-                        and pushdown_possible(view, self.name)):
-                    scan = PushdownScan(self._db._table.duck, view, self.name, flt, False)
-                    try:
+                scan = self._pushdown(view, flt, False) if self._tx is None else None
+                try:
+                    if scan is not None and scan.exact and stages and isinstance(stages[0], dict) \
+                            and set(stages[0]) == {"$group"}:
                         plan = translate_group(stages[0]["$group"], scan.types)
-                        if scan.exact and plan is not None:
+                        if plan is not None:
                             groups = fix_group_rows(scan.group(plan[0], plan[1]))
                             return compile_pipeline(stages[1:])(groups) if stages[1:] else groups
-                    finally:
+                    return rest(self._matches(view, flt, False, scan))
+                finally:
+                    if scan is not None:
                         scan.close()
-                if flt is None:
-                    return run(self._matches(view, None, False))
-                return compile_pipeline(stages)(self._matches(view, flt, False))
         return self._run("query", "aggregate", go)
 
 

@@ -76,11 +76,6 @@ class LRUCache:
                 _, (_, s) = self._data.popitem(last=False)
                 self._bytes -= s
 
-    def discard_prefix(self, key_prefix: Any) -> None:
-        with self._lock:
-            for k in [k for k in self._data if isinstance(k, tuple) and k[0] == key_prefix]:
-                self._bytes -= self._data.pop(k)[1]
-
     @property
     def size(self) -> int:
         return self._bytes

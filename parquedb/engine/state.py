@@ -84,8 +84,6 @@ class TableState:
                 if info.kind == "data":
                     cs.files[info.key] = info
                     cs.files_version += 1
-                    for i in a.get("ids", ()):
-                        touched.add((a["c"], i))
                 else:
                     cs.event_files[info.key] = info
             elif kind == "remove_file":

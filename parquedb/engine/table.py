@@ -293,8 +293,6 @@ class Table:
                     req.done = True
 
     def _actions(self, batch: WriteBatch) -> list[dict[str, Any]]:
-        if isinstance(batch, list):  # prepared actions (compaction)
-            return batch
         actions: list[dict[str, Any]] = []
         s = self.settings
         batch.name_events()
