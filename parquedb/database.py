@@ -16,7 +16,8 @@ from .entity import check_collection_name
 from .errors import (ConfigurationError, ErrorCode, ParqueDBError, QueryError, StorageError,
                      ValidationError)
 from .observability import HookRegistry
-from .storage import open_storage
+from .storage import Storage, open_storage
+from .storage.fsspec_store import refuse_unless_conditional
 from .transaction import Transaction
 
 if TYPE_CHECKING:
@@ -30,7 +31,11 @@ class Database:
 
     def __init__(self, uri: str | os.PathLike[str] | None = None, *,
                  storage_options: dict[str, Any] | None = None,
-                 max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
+                 max_staleness: float = 0.0, cache_bytes: int = 64 << 20,
+                 storage: Storage | None = None) -> None:
+        if storage is not None and (uri is not None or storage_options):
+            raise ConfigurationError("pass either a URI or a storage object, not both",
+                                     code=ErrorCode.INVALID_CONFIG)
         uri = os.fspath(uri) if uri is not None else DEFAULT_PATH
         if not isinstance(uri, str) or not uri:
             raise ConfigurationError("connect() needs a path or URI", code=ErrorCode.INVALID_CONFIG)
@@ -38,11 +43,17 @@ class Database:
             raise ConfigurationError("max_staleness must be a number of seconds >= 0",
                                      code=ErrorCode.INVALID_CONFIG)
         self.hooks = HookRegistry()
-        self._storage = open_storage(uri, storage_options)
-        self.hooks.bind(self._storage)  # storage requests -> hooks (observer set only when active)
-        self.uri = self._storage.uri
-        self._table = Table(self._storage, max_staleness=float(max_staleness),
-                            cache_bytes=cache_bytes)
+        self._storage = storage if storage is not None else open_storage(uri, storage_options)
+        try:
+            self.hooks.bind(self._storage)  # storage requests -> hooks (observer only when active)
+            if getattr(self._storage, "check_conditional_writes", False):
+                refuse_unless_conditional(self._storage)
+            self.uri = self._storage.uri
+            self._table = Table(self._storage, max_staleness=float(max_staleness),
+                                cache_bytes=cache_bytes)
+        except BaseException:
+            self._storage.close()  # its circuits leave the monitor with it
+            raise
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._lock = threading.Lock()

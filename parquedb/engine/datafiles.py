@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from ..entity import Row, new_ulid
 from ..storage import Storage
+from ..storage.rangefile import RangeFile
 from .shred import read_field_types, with_shredded
 from .format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
                      rows_to_table, table_to_events, table_to_rows)
@@ -102,11 +103,8 @@ class DataFiles:
         if path is not None:
             pf = pq.ParquetFile(path)
         else:
-            data = self.cache.get(("bytes", key))
-            if data is None:
-                data = self.storage.get(key)
-                self.cache.put(("bytes", key), data, len(data))
-            pf = pq.ParquetFile(pa.BufferReader(data))
+            # remote: ranged GETs through the storage seam, blocks cached (files never change)
+            pf = pq.ParquetFile(RangeFile(self.storage, key, self.cache), pre_buffer=True)
         with self._lock:
             self._footers[key] = pf
             while len(self._footers) > 256:

@@ -12,22 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import NetworkError, ParqueDBError, StorageError
+from ..errors import ParqueDBError
+from .classify import storage_error
 from .paths import check_key
+from .resilience import Resilience
 
 # observer(kind, key, nbytes, seconds, error) — set by the observability layer; None = fast path
 Observer = Callable[[str, str, int, float, BaseException | None], None]
-
-
-def _storage_error(kind: str, key: str, e: BaseException) -> StorageError:
-    """Any failure of the store's client as a coded error: timeouts and unreachable stores
-    are ``NetworkError`` (retryable), the rest ``StorageError``."""
-    name = type(e).__name__
-    transient = isinstance(e, (TimeoutError, ConnectionError)) or any(
-        w in name for w in ("Timeout", "Connection", "Endpoint", "ClientOSError",
-                            "ServerDisconnected"))
-    cls = NetworkError if transient else StorageError
-    return cls(f"{kind} {key} failed: {name}: {e}", path=key, operation=kind, cause=e)
 
 
 @dataclass(frozen=True)
@@ -47,9 +38,25 @@ class Storage:
 
     def __init__(self) -> None:
         self.observer: Observer | None = None
+        #: retries and circuit breakers (remote stores); None = requests go straight through
+        self.resilience: Resilience | None = None
+        #: set when this store must not be written (e.g. it ignores conditional creates)
+        self.write_refusal: ParqueDBError | None = None
+
+    def _writable(self) -> None:
+        if self.write_refusal is not None:
+            raise self.write_refusal
+
+    def circuits(self) -> dict[str, dict[str, Any]]:
+        """``{"read": {"state": "closed", ...}, "write": {...}}``; {} without breakers."""
+        return self.resilience.circuits() if self.resilience is not None else {}
 
     # -- the request seam ----------------------------------------------------------------
     def _request(self, kind: str, key: str, fn: Callable[[], Any], nbytes: int = 0) -> Any:
+        res = self.resilience
+        if res is not None:
+            inner = fn
+            fn = lambda: res.call(kind, key, inner)  # noqa: E731
         obs = self.observer
         if obs is None:
             try:
@@ -57,19 +64,22 @@ class Storage:
             except (FileNotFoundError, FileExistsError, ParqueDBError):
                 raise
             except Exception as e:
-                raise _storage_error(kind, key, e) from e
+                raise storage_error(kind, key, e) from e
         t0 = time.perf_counter()
         err: BaseException | None = None
         try:
             out = fn()
-            if kind == "GET" and isinstance(out, (bytes, bytearray)):
-                nbytes = len(out)
+            if kind == "GET":
+                if isinstance(out, (bytes, bytearray)):
+                    nbytes = len(out)
+                elif isinstance(out, tuple):  # get_tail
+                    nbytes = len(out[0])
             return out
         except (FileNotFoundError, FileExistsError, ParqueDBError) as e:
             err = e
             raise
         except Exception as e:
-            err = _storage_error(kind, key, e)
+            err = storage_error(kind, key, e)
             raise err from e
         finally:
             try:
@@ -83,6 +93,22 @@ class Storage:
         check_key(key)
         return self._request("GET", key, lambda: self._do_get(key))
 
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of an object (one ranged GET)."""
+        check_key(key)
+        return self._request("GET", key, lambda: self._do_get_range(key, start, end))
+
+    def get_tail(self, key: str, n: int) -> tuple[bytes, int]:
+        """The last ``n`` bytes of an object (all of it if smaller) and its total size, in one
+        request (``Range: bytes=-n``), so a Parquet footer costs no extra HEAD."""
+        check_key(key)
+        return self._request("GET", key, lambda: self._do_get_tail(key, n))
+
+    def stat(self, key: str) -> FileMeta:
+        """Size and modification time (the store's clock) of one object; one HEAD."""
+        check_key(key)
+        return self._request("HEAD", key, lambda: self._do_stat(key))
+
     def get_optional(self, key: str) -> bytes | None:
         try:
             return self.get(key)
@@ -92,6 +118,7 @@ class Storage:
     def put(self, key: str, data: bytes) -> None:
         """Write (or overwrite) an object durably: it survives power loss once this returns."""
         check_key(key)
+        self._writable()
         self._request("PUT", key, lambda: self._do_put(key, data), len(data))
 
     def put_file(self, key: str, path: str) -> int:
@@ -99,6 +126,7 @@ class Storage:
         and remove the local file; returns its size. Stores that can, move it instead of
         reading it into memory."""
         check_key(key)
+        self._writable()
         with open(path, "rb") as f:
             data = f.read()
         self.put(key, data)
@@ -116,6 +144,7 @@ class Storage:
     def create(self, key: str, data: bytes) -> bool:
         """Create-if-absent. True if this call created the object, False if it existed."""
         check_key(key)
+        self._writable()
         try:
             self._request("PUT", key, lambda: self._do_create(key, data), len(data))
             return True
@@ -124,6 +153,7 @@ class Storage:
 
     def delete(self, key: str) -> None:
         check_key(key)
+        self._writable()
         try:
             self._request("DELETE", key, lambda: self._do_delete(key))
         except FileNotFoundError:
@@ -154,6 +184,16 @@ class Storage:
 
     # -- to implement --------------------------------------------------------------------
     def _do_get(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def _do_get_range(self, key: str, start: int, end: int) -> bytes:
+        return self._do_get(key)[start:end]
+
+    def _do_get_tail(self, key: str, n: int) -> tuple[bytes, int]:
+        data = self._do_get(key)
+        return data[-n:] if n < len(data) else data, len(data)
+
+    def _do_stat(self, key: str) -> FileMeta:
         raise NotImplementedError
 
     def _do_put(self, key: str, data: bytes) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
+import threading
 from typing import Any
 
+from ..errors import ConfigurationError, ErrorCode
 from .base import FileMeta, Storage
 from .paths import check_key
 
@@ -37,12 +40,25 @@ def _precondition_failed(e: OSError) -> bool:
 
 
 class FsspecStorage(Storage):
-    def __init__(self, fs: Any, root: str, *, uri: str) -> None:
+    def __init__(self, fs: Any, root: str, *, uri: str, cache_dir: str | None = None,
+                 endpoint: str = "") -> None:
         super().__init__()
         self.fs = fs
         self.root = root.rstrip("/")
         self.uri = uri
+        self.endpoint = endpoint
         self.protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self.cache_dir = cache_dir
+        #: prove at connect that the server refuses a second create (see verify_conditional)
+        self.check_conditional_writes = False
+
+    @property
+    def is_s3(self) -> bool:
+        return self.protocol in ("s3", "s3a") and hasattr(self.fs, "call_s3")
+
+    def close(self) -> None:
+        if self.resilience is not None:
+            self.resilience.close()
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
@@ -65,6 +81,37 @@ class FsspecStorage(Storage):
 
     def _do_get(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
+
+    def _do_get_range(self, key: str, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        return self.fs.cat_file(self._path(key), start=start, end=end)
+
+    def _do_get_tail(self, key: str, n: int) -> tuple[bytes, int]:
+        if not self.is_s3:
+            return super()._do_get_tail(key, n)
+        from fsspec.asyn import sync
+
+        bucket, obj, _ = self.fs.split_path(self._path(key))
+
+        async def tail() -> tuple[bytes, int]:
+            resp = await self.fs._call_s3("get_object", Bucket=bucket, Key=obj,
+                                          Range=f"bytes=-{int(n)}")
+            try:
+                body = await resp["Body"].read()
+            finally:
+                resp["Body"].close()
+            rng = resp.get("ContentRange") or ""
+            total = int(rng.rsplit("/", 1)[1]) if "/" in rng else len(body)
+            return body, total
+
+        return sync(self.fs.loop, tail)
+
+    def _do_stat(self, key: str) -> FileMeta:
+        info = self.fs.info(self._path(key))
+        if info.get("type") == "directory":
+            raise FileNotFoundError(key)
+        return FileMeta(key, int(info.get("size") or 0), _mtime(info))
 
     def _do_put(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(self._path(key), data)
@@ -110,8 +157,57 @@ class FsspecStorage(Storage):
             if info.get("type") == "directory":
                 continue
             rel = path.lstrip("/")[len(root):].lstrip("/")
-            mtime = info.get("created") or info.get("LastModified") or info.get("mtime") or 0
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            out.append(FileMeta(rel, int(info.get("size") or 0), float(mtime)))
+            out.append(FileMeta(rel, int(info.get("size") or 0), _mtime(info)))
         return out
+
+    # -- the conditional-write check -----------------------------------------------------
+    def verify_conditional(self) -> bool:
+        """Does the server refuse to create an object that exists? Some S3 look-alikes ignore
+        ``If-None-Match: *`` and overwrite; on such a store two writers could both "win" a
+        commit and one of them would silently lose its write. Costs two PUTs and a DELETE,
+        once per store and process (see :func:`conditional_writes_ok`)."""
+        key = f"_probe/conditional-{secrets.token_hex(8)}"
+        try:
+            if not self.create(key, b"1"):
+                return True  # cannot happen with a fresh random key; nothing was proven wrong
+            return not self.create(key, b"2")
+        finally:
+            try:
+                self.delete(key)
+            except Exception:  # a leftover probe object is harmless
+                pass
+
+
+_VERIFIED: dict[tuple[str, str], bool] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
+def conditional_writes_ok(store: FsspecStorage) -> bool:
+    """:meth:`FsspecStorage.verify_conditional`, remembered per (endpoint, store) in this
+    process so that opening the same store again costs nothing."""
+    ident = (store.endpoint, store.uri)
+    with _VERIFIED_LOCK:
+        known = _VERIFIED.get(ident)
+    if known is None:
+        known = store.verify_conditional()
+        with _VERIFIED_LOCK:
+            _VERIFIED[ident] = known
+    return known
+
+
+def refuse_unless_conditional(store: FsspecStorage) -> None:
+    """Mark ``store`` read-only when it does not refuse a second create of a key."""
+    if not conditional_writes_ok(store):
+        store.write_refusal = ConfigurationError(
+            f"{store.uri} ignores conditional writes (If-None-Match: *): a second create of "
+            "the same key succeeded, so concurrent commits could overwrite each other. The "
+            "store can be read but not written; use a server that supports conditional "
+            "writes (AWS S3, Cloudflare R2, MinIO, SeaweedFS...)",
+            code=ErrorCode.NOT_SUPPORTED, uri=store.uri, feature="conditional_writes")
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    mtime = info.get("LastModified") or info.get("created") or info.get("mtime") or 0
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    return float(mtime)

@@ -104,6 +104,21 @@ class LocalStorage(Storage):
         with open(self._path(key), "rb") as f:
             return f.read()
 
+    def _do_get_range(self, key: str, start: int, end: int) -> bytes:
+        with open(self._path(key), "rb") as f:
+            f.seek(start)
+            return f.read(max(0, end - start))
+
+    def _do_get_tail(self, key: str, n: int) -> tuple[bytes, int]:
+        with open(self._path(key), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - n))
+            return f.read(), size
+
+    def _do_stat(self, key: str) -> FileMeta:
+        st = os.stat(self._path(key))
+        return FileMeta(key, st.st_size, st.st_mtime)
+
     def _do_put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         tmp = self._write_temp(path, data)

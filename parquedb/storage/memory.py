@@ -32,6 +32,12 @@ class MemoryStorage(Storage):
             raise FileNotFoundError(key)
         return item[0]
 
+    def _do_stat(self, key: str) -> FileMeta:
+        item = self._files.get(key)
+        if item is None:
+            raise FileNotFoundError(key)
+        return FileMeta(key, len(item[0]), item[1])
+
     def _do_put(self, key: str, data: bytes) -> None:
         with _LOCK:
             self._files[key] = (bytes(data), time.time())
