@@ -351,7 +351,12 @@ class Table:
         data = commit.to_bytes()
         for _ in range(5):
             try:
-                return self.storage.create(key, data)
+                if self.storage.create(key, data):
+                    return True
+                # "exists" may be our own commit: a retried request whose first answer was
+                # lost finds the object its first attempt created
+                raw = self.storage.get_optional(key)
+                return raw is not None and Commit.from_bytes(raw, key).writer == self.writer
             except StorageError:
                 # the answer was lost: read the object back to learn who owns the seq
                 try:

@@ -8,6 +8,7 @@ kept, so ``as_of`` works for every instant inside the window.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..entity import now_micros
@@ -16,9 +17,24 @@ from .format import (CHECKPOINT_DIR, HINT_KEY, LOG_DIR, VACUUM_KEY, checkpoint_k
                      seq_of_key)
 
 
+def _orphan_cutoff(storage: Any, retain_seconds: float) -> float:
+    """Files never committed and modified before this instant are orphans to delete.
+
+    Modification times come from the store's clock, which may be off from ours: measure it on
+    the object just written (``_vacuum.json``), so a skewed clock can never make a file that a
+    live writer is about to commit look old. Stores with whole-second timestamps (S3) get one
+    more second of slack."""
+    local_now = time.time()
+    try:
+        store_now = storage.stat(VACUUM_KEY).mtime
+    except Exception:  # a store that cannot stat: trust our own clock
+        store_now = local_now
+    slack = getattr(storage, "mtime_resolution", 0.0)
+    return store_now - retain_seconds - slack
+
+
 def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
     horizon = now_micros() - int(retain_seconds * 1_000_000)
-    horizon_s = horizon / 1_000_000
     stats = {"files_deleted": 0, "bytes_freed": 0, "log_deleted": 0, "checkpoints_deleted": 0,
              "temporaries_deleted": 0}
     storage = table.storage
@@ -28,6 +44,7 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         raw = storage.get_optional(VACUUM_KEY)
         previous = loads(raw).get("horizon", 0) if raw else 0
         storage.put(VACUUM_KEY, dumps({"horizon": max(previous, horizon)}))
+        orphan_cutoff = _orphan_cutoff(storage, retain_seconds)
         state = table.snapshot.state
         if state.seq and storage.get_optional(checkpoint_key(state.seq)) is None:
             table.write_checkpoint()
@@ -40,7 +57,8 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
                     if meta.key in live:
                         continue
                     removed_at = cs.removed.get(meta.key)
-                    old = removed_at < horizon if removed_at is not None else meta.mtime < horizon_s
+                    old = removed_at < horizon if removed_at is not None else \
+                        meta.mtime < orphan_cutoff
                     if old:
                         storage.delete(meta.key)
                         table.files.forget(meta.key)
@@ -49,7 +67,7 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         # temporaries left by a writer killed between write and publish (local folders)
         if hasattr(storage, "list_temporaries"):
             for meta in storage.list_temporaries(""):
-                if meta.mtime < horizon_s:
+                if meta.mtime < orphan_cutoff:
                     storage.remove_temporary(meta.key)
                     stats["temporaries_deleted"] += 1
 

@@ -51,6 +51,8 @@ class FsspecStorage(Storage):
         self.cache_dir = cache_dir
         #: prove at connect that the server refuses a second create (see verify_conditional)
         self.check_conditional_writes = False
+        #: S3's LastModified has whole seconds
+        self.mtime_resolution = 1.0 if self.is_s3 else 0.0
 
     @property
     def is_s3(self) -> bool:
