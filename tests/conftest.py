@@ -1,9 +1,10 @@
 """Shared fixtures for the public-API tests (tests/test_api_*.py).
 
-* ``store``  -- where a database lives: a fresh local tmp folder or a unique ``memory://`` name.
+* ``store``  -- where a database lives: a fresh local tmp folder, a unique ``memory://`` name, or
+  a fresh prefix of a bucket on the test SeaweedFS server (``s3``).
   ``store.open()`` connects (again) to the same place, ``store.files()`` lists every stored file
   (relative path -> size) so a test can prove that a call wrote nothing.
-* ``db``     -- an open database on ``store`` (parametrized: ``local`` and ``memory``).
+* ``db``     -- an open database on ``store`` (parametrized: ``local``, ``memory`` and ``s3``).
 * ``local_store`` / ``local_db`` -- local folder only, for path-safety checks (``store.parent``
   is the folder that holds the root, so a test can prove nothing escaped it).
 
@@ -27,14 +28,18 @@ from conftest_s3 import *  # noqa: E402,F401,F403  (s3_server, s3_options, s3_ur
 class Store:
     """A place a database lives, and how to look at its files from outside the API."""
 
-    def __init__(self, kind: str, uri: str, root: str, parent: str | None = None) -> None:
+    def __init__(self, kind: str, uri: str, root: str, parent: str | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
         self.kind = kind
         self.uri = uri
         self.root = root
         self.parent = parent
+        self.storage_options = storage_options
         self._opened: list[Any] = []
 
     def open(self, **options: Any) -> parquedb.Database:
+        if self.storage_options is not None:
+            options.setdefault("storage_options", self.storage_options)
         db = parquedb.connect(self.uri, **options)
         self._opened.append(db)
         return db
@@ -47,6 +52,22 @@ class Store:
                 for n in names:
                     p = os.path.join(dirpath, n)
                     out[os.path.relpath(p, self.root)] = os.path.getsize(p)
+        elif self.kind == "s3":
+            import s3fs
+
+            opts = self.storage_options or {}
+            fs = s3fs.S3FileSystem(key=opts["key"], secret=opts["secret"],
+                                   client_kwargs={"endpoint_url": opts["endpoint_url"]},
+                                   skip_instance_cache=True, use_listings_cache=False)
+            try:
+                found = fs.find(self.root, detail=True)
+            except FileNotFoundError:
+                found = {}
+            for p, info in found.items():
+                if info.get("type") != "directory":
+                    rel = p[len(self.root):].lstrip("/")
+                    if not rel.startswith("_probe/"):  # the conditional-write check's probe
+                        out[rel] = info.get("size", 0)
         else:
             # There is no public way to list a memory store: look at whichever in-process
             # backend holds it (parquedb's own dict store, else fsspec's memory filesystem).
@@ -109,9 +130,19 @@ def _make_memory() -> Store:
     return Store("memory", f"memory://{name}", f"/{name}")
 
 
-@pytest.fixture(params=["local", "memory"])
+def _make_s3(request: pytest.FixtureRequest) -> Store:
+    server = request.getfixturevalue("s3_server")  # skips without SeaweedFS
+    prefix = f"t-{uuid.uuid4().hex[:16]}"
+    return Store("s3", f"s3://{server.bucket}/{prefix}", f"{server.bucket}/{prefix}",
+                 storage_options=server.storage_options())
+
+
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
-    s = _make_local(tmp_path) if request.param == "local" else _make_memory()
+    if request.param == "s3":
+        s = _make_s3(request)
+    else:
+        s = _make_local(tmp_path) if request.param == "local" else _make_memory()
     yield s
     s.close_all()
     if s.kind == "memory":  # free the in-process store

@@ -117,7 +117,9 @@ class SeaweedServer:
         cmd = [self.weed, f"-logdir={self.dir}", "server", f"-dir={data}", f"-ip={HOST}",
                f"-ip.bind={HOST}", "-s3", f"-s3.port={self.s3_port}",
                f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
-               "-master.electionTimeout=1s", "-volume.preStopSeconds=0"]
+               "-master.electionTimeout=1s", "-volume.preStopSeconds=0",
+               # fixed default ports would collide between servers of parallel test workers
+               "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"]
         if len(self.dir) < 80:  # unix socket paths are limited to ~107 bytes
             cmd += [f"-s3.localSocket={os.path.join(self.dir, 's3.sock')}",
                     f"-filer.localSocket={os.path.join(self.dir, 'filer.sock')}"]
