@@ -107,11 +107,14 @@ class SeaweedServer:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:
-        self.ports = free_ports(4)
+        """Start ``weed``; on a restart (after :meth:`halt`) with the same ports and data."""
+        if not self.ports:
+            self.ports = free_ports(4)
+            self._tmp_before = set(self._tmp_sockets())
         self.s3_port, master, volume, filer = self.ports
         data = os.path.join(self.dir, "data")
-        os.makedirs(data)
-        self._tmp_before = set(self._tmp_sockets())
+        os.makedirs(data, exist_ok=True)
+        self._stopped = False
         # logs and the sockets that have a flag go in our folder; the gRPC sockets still land
         # in /tmp (named by port) and are removed by stop()
         cmd = [self.weed, f"-logdir={self.dir}", "server", f"-dir={data}", f"-ip={HOST}",
@@ -124,7 +127,7 @@ class SeaweedServer:
             cmd += [f"-s3.localSocket={os.path.join(self.dir, 's3.sock')}",
                     f"-filer.localSocket={os.path.join(self.dir, 'filer.sock')}"]
         atexit.register(self.stop)  # backstop if the session dies without teardown
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.dir)
@@ -142,6 +145,15 @@ class SeaweedServer:
         except BaseException:
             self.stop()
             raise
+
+    def halt(self) -> None:
+        """Kill the server (SIGKILL: an outage, not a shutdown) but keep its data and ports,
+        so :meth:`start` brings the same store back."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        self._remove_sockets()
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM by pid, wait ``grace`` seconds, then SIGKILL. (A graceful stop takes over

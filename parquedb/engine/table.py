@@ -349,6 +349,7 @@ class Table:
         """Create ``_log/<seq>``; True if this writer now owns ``seq``."""
         key = log_key(commit.seq)
         data = commit.to_bytes()
+        last: StorageError | None = None
         for _ in range(5):
             try:
                 if self.storage.create(key, data):
@@ -357,7 +358,8 @@ class Table:
                 # lost finds the object its first attempt created
                 raw = self.storage.get_optional(key)
                 return raw is not None and Commit.from_bytes(raw, key).writer == self.writer
-            except StorageError:
+            except StorageError as e:
+                last = e
                 # the answer was lost: read the object back to learn who owns the seq
                 try:
                     raw = self.storage.get_optional(key)
@@ -366,7 +368,9 @@ class Table:
                 if raw is not None:
                     return Commit.from_bytes(raw, key).writer == self.writer
                 time.sleep(0.05)
-        raise StorageError(f"could not publish commit {commit.seq}", path=key)
+        if last is not None:
+            raise last  # e.g. a NetworkError: the caller may retry the whole call
+        raise StorageError(f"could not publish commit {commit.seq}", path=key, cause=last)
 
     def _after_commit(self, commit: Commit) -> None:
         """Housekeeping after a commit: never fails the write, which is already durable."""

@@ -180,7 +180,8 @@ class Storage:
         """Let a DuckDB connection read this storage's files (no-op for local folders)."""
 
     def close(self) -> None:
-        pass
+        if self.resilience is not None:
+            self.resilience.close()  # its circuits leave the monitor
 
     # -- to implement --------------------------------------------------------------------
     def _do_get(self, key: str) -> bytes:

@@ -104,6 +104,7 @@ class FaultyStorage(Storage):
         return key
 
     def close(self) -> None:
+        super().close()
         self.inner.close()
 
     def _do_get(self, key: str) -> bytes:

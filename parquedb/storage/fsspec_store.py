@@ -58,10 +58,6 @@ class FsspecStorage(Storage):
     def is_s3(self) -> bool:
         return self.protocol in ("s3", "s3a") and hasattr(self.fs, "call_s3")
 
-    def close(self) -> None:
-        if self.resilience is not None:
-            self.resilience.close()
-
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 

@@ -248,6 +248,7 @@ class Resilience:
         probe = circuit.admit() if circuit is not None else False
         start = time.monotonic()
         attempt = 0
+        slept = 0.0
         try:
             while True:
                 try:
@@ -262,7 +263,7 @@ class Resilience:
                         not isinstance(err, CircuitOpenError)
                     wait = self.retry.delay(attempt)
                     if not transient or attempt >= self.retry.retries or probe or \
-                            time.monotonic() - start + wait > self.retry.deadline:
+                            max(time.monotonic() - start, slept) + wait > self.retry.deadline:
                         if circuit is not None:
                             if transient:
                                 circuit.failure(err)
@@ -275,6 +276,7 @@ class Resilience:
                         raise err from e
                     attempt += 1
                     self.sleep(wait)
+                    slept += wait
                     if circuit is not None and circuit.breaker.current_state != \
                             pybreaker.STATE_CLOSED:
                         # another request opened it meanwhile: fail fast (or be the probe)
