@@ -8,6 +8,7 @@ these tests skip (it is in the dev extra, so CI runs them).
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from datetime import timedelta
@@ -242,3 +243,32 @@ def test_two_connections_write_concurrently(s3_uri: str, s3_options: dict[str, A
     assert got["version"] == 2 * per_writer + 1
     for d in (db1, db2, db3):
         d.close()
+
+
+def test_disk_cache_serves_data_files_across_connections(s3_uri: str, s3_options: dict[str, Any],
+                                                         tmp_path: Any) -> None:
+    opts = {**s3_options, "cache_dir": str(tmp_path / "cache")}
+    db = _connect(s3_uri, opts)
+    ids = db.posts.create_many([{"i": i, "pad": "y" * 100} for i in range(3000)])
+    db.compact()
+    assert db.posts.get(ids[5])["i"] == 5
+    db.close()
+    cached = [p for p in (tmp_path / "cache").rglob("*.parquet")]
+    assert cached, "no data file was cached on disk"
+
+    db = _connect(s3_uri, opts)
+    seen: list[tuple[str, str]] = []
+    class Spy:
+        def on_storage_request(self, ctx: Any) -> None:
+            seen.append((ctx.kind, ctx.key))
+    db.hooks.register(Spy())
+    assert db.posts.get(ids[2999])["i"] == 2999
+    assert db.posts.count({"i": {"$gte": 1000}}) == 2000
+    assert not [k for kind, k in seen if k.endswith(".parquet")], seen  # all from the disk
+    # vacuum removes a deleted file's cached copy too
+    db.compact()
+    db.vacuum(retain=timedelta(0), force=True)
+    live = {os.path.basename(k) for k in db._table.snapshot.state.collections["posts"].files}
+    left = {p.name for p in (tmp_path / "cache").rglob("*.parquet") if "/data/" in str(p)}
+    assert left <= live
+    db.close()

@@ -99,7 +99,7 @@ class DataFiles:
             if pf is not None:
                 self._footers.move_to_end(key)
                 return pf
-        path = self.storage.local_path(key)
+        path = self.storage.local_path(key) or self.storage.cached_path(key)
         if path is not None:
             pf = pq.ParquetFile(path)
         else:

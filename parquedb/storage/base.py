@@ -168,6 +168,11 @@ class Storage:
         check_key(prefix)
         return self._request("LIST", prefix, lambda: sorted(self._do_list(prefix), key=lambda m: m.key))
 
+    def cached_path(self, key: str) -> str | None:
+        """A local copy of an immutable object (``*.parquet``) when the store keeps a disk
+        cache, downloading it on first use; None without one."""
+        return None
+
     def local_path(self, key: str) -> str | None:
         """An absolute OS path for ``key`` when the storage is a local folder, else None."""
         return None

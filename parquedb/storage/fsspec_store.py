@@ -9,6 +9,7 @@ that is mapped to ``FileExistsError`` here (other EINVAL errors are real errors)
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import threading
@@ -79,6 +80,38 @@ class FsspecStorage(Storage):
 
     def _do_get(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
+
+    def cached_path(self, key: str) -> str | None:
+        """Data and event files have unique names and never change, so a local copy made once
+        stays valid for good (also across processes and restarts sharing ``cache_dir``)."""
+        path = self._cache_file(key)
+        if path is None:
+            return None
+        if os.path.exists(path):
+            return path
+        data = self.get(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{secrets.token_hex(6)}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # readers see the whole file or none
+        return path
+
+    def _cache_file(self, key: str) -> str | None:
+        if not self.cache_dir or not key.endswith(".parquet"):
+            return None
+        check_key(key)
+        ident = hashlib.sha256(f"{self.endpoint}|{self.uri}".encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, ident, *key.split("/"))
+
+    def delete(self, key: str) -> None:
+        super().delete(key)
+        path = self._cache_file(key)
+        if path is not None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def _do_get_range(self, key: str, start: int, end: int) -> bytes:
         if end <= start:
