@@ -9,7 +9,8 @@ the median latency over several runs:
 
 * a single create, on the N-document collection and on a 1,000-document one (does the cost of
   a write grow with the collection?);
-* a get by id on an open connection: a row group not read before, and one read before;
+* a get by id on an open connection: a row group not read before, one read before, and on a
+  connection whose 2 MiB cache cannot keep the file (every get reads from the store);
 * a read when nothing changed since the last one;
 * a selective find (0.5% of the documents);
 * reopening: a new connection's first get by id, cold (empty caches) and warm (the disk
@@ -126,6 +127,15 @@ def main() -> None:
         db.posts.get(again)
         rows.append(("get by id, row group read before",
                      measure(counter, lambda: db.posts.get(again), args.runs)))
+        # a connection whose block cache is too small to keep the file: every get reads its
+        # row group from the store
+        tiny = parquedb.connect(uri, storage_options=opts, cache_bytes=2 << 20)
+        tiny.hooks.register(counter)
+        tiny.posts.get(ids[0])
+        cold = iter(rnd.sample(ids, args.runs * 2))
+        rows.append(("get by id, row group not cached (2 MiB cache)",
+                     measure(counter, lambda: tiny.posts.get(next(cold)), args.runs)))
+        tiny.close()
         rows.append(("a read when nothing changed (count of one id)",
                      measure(counter, lambda: db.posts.count({"$id": again}), args.runs)))
         rows.append(("selective find (0.5%)",

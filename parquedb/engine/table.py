@@ -21,7 +21,7 @@ from ..errors import (CommitConflictError, ConfigurationError, ErrorCode, NotFou
 from ..storage import Storage
 from ..values import dumps, loads
 from .batch import WriteBatch
-from .datafiles import DataFiles
+from .datafiles import DataFiles, LRUCache
 from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, VACUUM_KEY,
                      Commit,
                      checkpoint_key, log_key, seq_of_key)
@@ -86,6 +86,7 @@ class Table:
         self.settings = settings or Settings()
         self.max_staleness = max_staleness
         self.files = DataFiles(storage, cache_bytes)
+        self._commits = LRUCache(max(1 << 20, cache_bytes // 8))  # seq -> Commit (immutable)
         self.writer = new_ulid()
         self.lock = threading.RLock()
         self._last_refresh = 0.0
@@ -120,8 +121,18 @@ class Table:
         self.config = cfg
 
     def _read_commit(self, seq: int) -> Commit | None:
+        """Commit ``seq``, or None if it does not exist (yet). A commit never changes once
+        created, so the ones found are cached (history and ``as_of`` read them again); a
+        missing one is never cached: that GET is how new commits are found."""
+        commit = self._commits.get(seq)
+        if commit is not None:
+            return commit
         raw = self.storage.get_optional(log_key(seq))
-        return None if raw is None else Commit.from_bytes(raw, log_key(seq))
+        if raw is None:
+            return None
+        commit = Commit.from_bytes(raw, log_key(seq))
+        self._commits.put(seq, commit, len(raw))
+        return commit
 
     def _load_state(self, upto: int | None = None) -> TableState:
         """Newest checkpoint (at or below ``upto``) plus the commits after it.
