@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import parquedb
-from parquedb.errors import CircuitOpenError, StorageError
+from parquedb.errors import CircuitOpenError, NetworkError, StorageError
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
@@ -124,3 +124,36 @@ def test_server_outage_fails_fast_and_recovers(own_server: Any) -> None:
         assert not missing, f"acknowledged writes lost: {sorted(missing)[:5]}"
     finally:
         db.close()
+
+
+def test_hung_server_times_out_as_network_error(own_server: Any) -> None:
+    """A server that accepts connections but never answers (SIGSTOP): a request gives up
+    after its timeout with NetworkError, and works again once the server continues."""
+    import signal
+
+    uri = f"s3://{own_server.bucket}/hung"
+    opts = {**own_server.storage_options(), "timeout": 1, "connect_timeout": 1, "retries": 1,
+            "retry_deadline": 5}
+    db = parquedb.connect(uri, storage_options=opts)
+    db.items.create({"$id": "a"})
+    pid = own_server.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StorageError) as ei:
+            db.items.get("a")
+        took = time.monotonic() - t0
+        assert isinstance(ei.value, NetworkError), repr(ei.value)
+        assert took < 8, f"a request to a hung server took {took:.1f} s"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert db.items.get("a") is not None
+            break
+        except StorageError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    db.close()
