@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..storage.duckfs import StoreFileSystem
 from .format import DATA_SCHEMA, rows_to_table
 from .shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
 from .snapshot import Snapshot
@@ -38,7 +39,7 @@ def sql_str(value: str) -> str:
 class Duck:
     """One DuckDB connection for a store, confined to the store's own files."""
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: Any, files: Any = None) -> None:
         self.storage = storage
         self.lock = threading.RLock()
         # bounded memory: DuckDB spills to disk past this instead of taking 80% of the RAM
@@ -49,8 +50,14 @@ class Duck:
         except duckdb.Error:  # pragma: no cover - a DuckDB without the setting
             pass
         root = getattr(storage, "root", None)
+        self.fs: StoreFileSystem | None = None
         if storage.is_local and root:
             self.con.execute(f"SET allowed_directories = [{sql_str(root.rstrip('/') + '/')}]")
+        elif files is not None:
+            # remote: DuckDB reads the files in place through the storage seam
+            self.fs = StoreFileSystem(storage, files.cache)
+            self.con.register_filesystem(self.fs)
+            self.con.execute(f"SET allowed_directories = [{sql_str(self.fs.uri(''))}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
         self._arrow_files: dict[str, pa.Table] = {}
@@ -60,8 +67,8 @@ class Duck:
 
     def file_source(self, keys: list[str], *, row_numbers: bool, files: Any) -> tuple[str, list[str]]:
         """A FROM clause reading ``keys``; returns (sql, names registered for it)."""
-        if self.storage.is_local:
-            paths = ", ".join(sql_str(self.storage.duckdb_uri(k)) for k in keys)
+        if self.storage.is_local or self.fs is not None:
+            paths = ", ".join(sql_str(self.key_name(k)) for k in keys)
             extra = ", filename = true, file_row_number = true" if row_numbers else ""
             return f"read_parquet([{paths}], union_by_name = true{extra})", []
         # other stores: read through the storage layer into Arrow (files are immutable)
@@ -79,7 +86,10 @@ class Duck:
         return "(" + " UNION ALL BY NAME ".join(parts) + ")", names
 
     def key_name(self, key: str) -> str:
-        return self.storage.duckdb_uri(key) if self.storage.is_local else key
+        """The ``filename`` DuckDB reports for ``key``'s rows."""
+        if self.storage.is_local:
+            return self.storage.duckdb_uri(key)
+        return self.fs.uri(key) if self.fs is not None else key
 
 
 class CurrentRows:

@@ -479,7 +479,7 @@ class Table:
         if self._duck is None:
             from .duck import Duck
 
-            self._duck = Duck(self.storage)
+            self._duck = Duck(self.storage, self.files)
         return self._duck
 
     def close(self) -> None:

@@ -34,17 +34,22 @@ BLOCK = 1 << 20
 
 class RangeFile(io.RawIOBase):
     def __init__(self, storage: Any, key: str, cache: BlockCache, *, block: int = BLOCK,
-                 tail: int = TAIL) -> None:
+                 tail: int = TAIL, known_tail: tuple[bytes, int] | None = None) -> None:
         super().__init__()
         self.storage = storage
         self.key = key
         self.cache = cache
         self.block = block
-        data, size = storage.get_tail(key, tail)
+        data, size = known_tail if known_tail is not None else storage.get_tail(key, tail)
         self.size = size
         self._tail_start = size - len(data)
         self._tail = data
         self._pos = 0
+
+    @property
+    def tail(self) -> tuple[bytes, int]:
+        """What opening fetched: reuse it to open the same object again without a request."""
+        return self._tail, self.size
 
     # -- io.RawIOBase ---------------------------------------------------------------------
     def readable(self) -> bool:

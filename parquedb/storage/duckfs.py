@@ -1,0 +1,84 @@
+"""A read-only fsspec filesystem over a :class:`Storage`, so DuckDB reads remote Parquet files
+in place, through the storage seam.
+
+DuckDB can read from any registered fsspec filesystem. Registering s3fs itself would send
+DuckDB's reads around the storage layer (no hooks, no request counts, no retries, no
+breakers); this filesystem instead serves every read from a :class:`RangeFile`, whose requests
+go through :meth:`Storage.get_range` and whose blocks are shared with pyarrow's reads.
+
+DuckDB then reads only the columns and row groups a query needs, instead of the whole file
+being decoded into Arrow first. Each store gets its own protocol name (``pqdb<n>://``), which
+the sandboxed connection allows as its only directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
+from typing import Any
+
+from fsspec.spec import AbstractFileSystem
+
+from .rangefile import BlockCache, RangeFile
+
+_ids = itertools.count(1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class StoreFileSystem(AbstractFileSystem):
+    cachable = False  # one instance per store, never shared through fsspec's instance cache
+
+    def __init__(self, storage: Any, cache: BlockCache) -> None:
+        self.protocol = f"pqdb{next(_ids)}"
+        super().__init__()
+        self.storage = storage
+        self.cache = cache
+        self._tails: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def uri(self, key: str) -> str:
+        return f"{self.protocol}://{key}"
+
+    def _key(self, path: str) -> str:
+        path = str(path)
+        prefix = f"{self.protocol}://"
+        return path[len(prefix):] if path.startswith(prefix) else path.lstrip("/")
+
+    def _tail(self, key: str) -> tuple[bytes, int]:
+        local = self.storage.cached_path(key)
+        if local is not None:  # the disk cache holds the whole file
+            return b"", os.path.getsize(local)
+        with self._lock:
+            got = self._tails.get(key)
+            if got is not None:
+                self._tails.move_to_end(key)
+                return got
+        got = RangeFile(self.storage, key, self.cache).tail
+        with self._lock:
+            self._tails[key] = got
+            while len(self._tails) > 256:
+                self._tails.popitem(last=False)
+        return got
+
+    # -- what DuckDB calls ----------------------------------------------------------------
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        key = self._key(path)
+        return {"name": path, "size": self._tail(key)[1], "type": "file"}
+
+    def modified(self, path: str) -> datetime:
+        return _EPOCH  # files never change: their names are unique and written once
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        return [self.info(path)] if detail else [path]
+
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if "r" not in mode or "+" in mode:
+            raise PermissionError("read-only filesystem")
+        key = self._key(path)
+        local = self.storage.cached_path(key)
+        if local is not None:
+            return open(local, "rb")  # type: ignore[return-value]
+        return RangeFile(self.storage, key, self.cache, known_tail=self._tail(key))
