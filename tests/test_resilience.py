@@ -309,3 +309,28 @@ def test_warm_get_costs_at_most_two_gets_and_no_list() -> None:
     c = _count(store)
     assert c.get("LIST", 0) == 0 and c.get("GET", 0) <= 2, c
     db.close()
+
+
+def test_parallel_catch_up_reads_every_commit_and_wastes_little() -> None:
+    inner, store = _store()
+    db = parquedb.connect(storage=store)
+    for i in range(40):
+        db.posts.create({"$id": f"p{i}"})
+    db.close()
+    store.parallel_reads = 8  # as on object storage
+    store.requests.clear()
+    db = parquedb.connect(storage=store)
+    log_gets = [k for kind, k in store.requests if kind == "GET" and k.startswith("_log/0")]
+    assert len(set(log_gets)) == len(log_gets)            # no commit read twice
+    assert 41 <= len(log_gets) <= 41 + 7                  # 40 commits, then the missing 41st
+    assert db.posts.count() == 40
+    store.requests.clear()
+    assert db.posts.get("p3") is not None                 # nothing changed: one probe
+    assert [k for kind, k in store.requests if kind == "GET"] == ["_log/00000000000000000041.json"]
+    # another connection writes 10 commits: the first one catches up with all of them
+    other = parquedb.connect(storage=FaultyStorage(inner))
+    for i in range(10):
+        other.posts.create({"$id": f"q{i}"})
+    assert db.posts.count() == 50
+    other.close()
+    db.close()

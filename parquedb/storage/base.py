@@ -35,6 +35,9 @@ class Storage:
     uri: str = ""
     #: True when files are on this machine's disk (DuckDB and pyarrow read them in place)
     is_local: bool = False
+    #: how many independent reads may be in flight at once to hide request latency (1: one
+    #: at a time, right for a local folder or memory, where a request costs microseconds)
+    parallel_reads: int = 1
 
     def __init__(self) -> None:
         self.observer: Observer | None = None

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, ErrorCode
 from .base import FileMeta, Storage
+from .classify import http_status
 from .paths import check_key
 
 
@@ -26,16 +27,9 @@ def _precondition_failed(e: OSError) -> bool:
     s3fs turns a 412 without the ``Condition`` field (SeaweedFS) into ``OSError(EINVAL)``, the
     same errno it uses for malformed requests, bad tokens etc.; so look at the botocore error
     it chains as the cause, and only without one fall back to the message."""
-    cause: BaseException | None = e
-    for _ in range(4):  # the chain is short: OSError <- ClientError
-        response = getattr(cause, "response", None)
-        if isinstance(response, dict):
-            err = response.get("Error") or {}
-            meta = response.get("ResponseMetadata") or {}
-            return err.get("Code") == "PreconditionFailed" or meta.get("HTTPStatusCode") == 412
-        cause = cause.__cause__ if cause is not None else None
-        if cause is None:
-            break
+    status, code = http_status(e)
+    if status is not None or code is not None:
+        return code == "PreconditionFailed" or status == 412
     text = str(e)
     return e.errno == errno.EINVAL and ("PreconditionFailed" in text or "pre-condition" in text)
 
@@ -54,6 +48,7 @@ class FsspecStorage(Storage):
         self.check_conditional_writes = False
         #: S3's LastModified has whole seconds
         self.mtime_resolution = 1.0 if self.is_s3 else 0.0
+        self.parallel_reads = 8 if self.is_s3 else 1
 
     @property
     def is_s3(self) -> bool:
