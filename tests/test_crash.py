@@ -10,6 +10,7 @@ it), that its answers agree with each other, and that writing still works.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -38,9 +39,14 @@ SYSTEM = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedA
 
 
 # -- observing a store -------------------------------------------------------------------
-def observe(root: str, collections: list[str]) -> crash_ops.Model:
+def _open(root: str, opts: dict[str, Any] | None = None) -> parquedb.Database:
+    return parquedb.connect(root, storage_options=opts) if opts else parquedb.connect(root)
+
+
+def observe(root: str, collections: list[str],
+            opts: dict[str, Any] | None = None) -> crash_ops.Model:
     """Open the store afresh and read it back as a model; check its answers agree."""
-    db = parquedb.connect(root)
+    db = _open(root, opts)
     try:
         out: crash_ops.Model = {}
         for c in collections:
@@ -99,14 +105,19 @@ def read_acks(path: str) -> tuple[bool, list[int], list[int]]:
 
 def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
                 delay: tuple[float, float] = (0.05, 0.5),
-                aim: tuple[float, float] | None = None) -> dict[str, Any]:
+                aim: tuple[float, float] | None = None,
+                uri: str | None = None, opts: dict[str, Any] | None = None) -> dict[str, Any]:
     """``rounds`` child runs, each killed ``delay`` seconds after it is ready; with ``aim``,
     every other round is instead killed ``aim`` seconds after a slow operation (compaction,
-    bulk write) announced its start, so kills land inside those."""
-    root = str(tmp_path / "db")
+    bulk write) announced its start, so kills land inside those. ``uri`` and ``opts``: an
+    object store instead of a local folder."""
+    root = uri or str(tmp_path / "db")
     rnd = random.Random(seed)
     model: crash_ops.Model = {}
-    db = parquedb.connect(root)
+    env = dict(os.environ)
+    if opts:
+        env["PARQUEDB_CRASH_STORAGE_OPTIONS"] = json.dumps(opts)
+    db = _open(root, opts)
     for o in crash_ops.seed_ops(mode):
         crash_ops.run(db, o)
         model = crash_ops.apply(model, o)
@@ -121,7 +132,7 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
         err = open(tmp_path / f"stderr-{r}", "w+b")
         child = subprocess.Popen([sys.executable, os.path.join(WORKERS, "crash_child.py"),
                                   root, mode, str(nxt), ack], stdout=subprocess.DEVNULL,
-                                 stderr=err)
+                                 stderr=err, env=env)
         try:
             deadline = time.monotonic() + 60
             while not read_acks(ack)[0]:  # connected and warmed up
@@ -162,7 +173,7 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
         stats.setdefault("log", []).append((r, round(wait, 3), len(acked), in_flight[0]))
 
         try:
-            got = observe(root, colls)
+            got = observe(root, colls, opts)
         except Exception as e:
             raise AssertionError(f"round {r}: the store does not open or read after kill -9 "
                                  f"(last acknowledged op {last}, in flight {in_flight[:3]}): "
@@ -179,7 +190,7 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
                 + diff(model, got))
         stats["acked"] += len(acked)
 
-        db = parquedb.connect(root)  # writing works after the crash
+        db = _open(root, opts)  # writing works after the crash
         try:
             db.probe.create({"$id": f"r{r}", "round": r})
             assert db.probe.get(f"r{r}")["round"] == r
@@ -188,17 +199,17 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
             db.close()
 
     # after all the crashes: maintenance works and changes no answer
-    db = parquedb.connect(root)
+    db = _open(root, opts)
     try:
         db.compact()
-        after = observe(root, colls)
+        after = observe(root, colls, opts)
         assert after == model, "compaction after the crashes changed answers:\n" + diff(model, after)
         db.vacuum(retain=timedelta(0), force=True)  # drops the crashed writers' orphans
     finally:
         db.close()
-    after = observe(root, colls)
+    after = observe(root, colls, opts)
     assert after == model, "vacuum after the crashes changed answers:\n" + diff(model, after)
-    db = parquedb.connect(root)
+    db = _open(root, opts)
     try:
         db.probe.create({"$id": "final"})
         assert db.probe.count() == rounds + 1
@@ -226,6 +237,19 @@ def test_kill9_during_updates_and_bulk_update_many(tmp_path: Any) -> None:
     """$set on a few entities, and update_many over 1100 entities (all or nothing)."""
     stats = kill_rounds(tmp_path, "update", rounds=4, seed=3, aim=(0.0, 0.3))
     assert stats["acked"] > 10
+
+
+def test_kill9_on_s3_during_creates_and_bulk_writes(tmp_path: Any, s3_uri: str,
+                                                    s3_options: dict[str, Any]) -> None:
+    """The same against SeaweedFS: commits are conditional PUTs, data files plain PUTs."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "b").mkdir()
+    stats = kill_rounds(tmp_path / "c", "create", rounds=3, seed=5, uri=s3_uri + "-c",
+                        opts=s3_options)
+    assert stats["acked"] > 5
+    stats = kill_rounds(tmp_path / "b", "bulk", rounds=3, seed=6, aim=(0.0, 0.1),
+                        uri=s3_uri + "-b", opts=s3_options)
+    assert stats["acked"] > 0
 
 
 def test_kill9_during_compaction(tmp_path: Any) -> None:

@@ -10,6 +10,7 @@ Before a slow operation (compaction, bulk writes) it also writes ``start i``.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -24,7 +25,9 @@ import parquedb  # noqa: E402
 def main() -> int:
     root, mode, start, ackfile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     fd = os.open(ackfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    db = parquedb.connect(root)
+    opts = os.environ.get("PARQUEDB_CRASH_STORAGE_OPTIONS")
+    db = parquedb.connect(root, storage_options=json.loads(opts)) if opts else \
+        parquedb.connect(root)
     for c in db.list_collections():  # warm up: imports done, id indexes built
         db[c].find_one()
         db[c].get("no-such-id")
