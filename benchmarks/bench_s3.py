@@ -159,6 +159,13 @@ def main() -> None:
         rows.append(("reopen warm (disk cache, nothing changed): connect + first get",
                      measure(counter, lambda: reopen(copts), 3)))
         unhook()
+        cached = connect(uri, copts, counter)
+        cached.posts.get(ids[0])
+        rows.append(("selective find (0.5%), disk cache",
+                     measure(counter, lambda: list(cached.posts.find(
+                         {"status": RAREST_STATUS, "views": {"$gt": SELECTIVE_VIEWS_GT}})),
+                         max(3, args.runs // 3))))
+        cached.close()
         results["operations"] = {name: r for name, r in rows}
 
         # -- outage and recovery --------------------------------------------------------

@@ -171,6 +171,10 @@ class Storage:
         check_key(prefix)
         return self._request("LIST", prefix, lambda: sorted(self._do_list(prefix), key=lambda m: m.key))
 
+    def cache_root(self) -> str | None:
+        """The local folder :meth:`cached_path` puts copies in, if any."""
+        return None
+
     def cached_path(self, key: str) -> str | None:
         """A local copy of an immutable object (``*.parquet``) when the store keeps a disk
         cache, downloading it on first use; None without one."""

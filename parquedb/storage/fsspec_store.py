@@ -92,12 +92,19 @@ class FsspecStorage(Storage):
         os.replace(tmp, path)  # readers see the whole file or none
         return path
 
+    def cache_root(self) -> str | None:
+        """The folder of this store's disk cache (None without ``cache_dir``)."""
+        if not self.cache_dir:
+            return None
+        ident = hashlib.sha256(f"{self.endpoint}|{self.uri}".encode()).hexdigest()[:16]
+        return os.path.join(os.path.abspath(self.cache_dir), ident)
+
     def _cache_file(self, key: str) -> str | None:
-        if not self.cache_dir or not key.endswith(".parquet"):
+        root = self.cache_root()
+        if root is None or not key.endswith(".parquet"):
             return None
         check_key(key)
-        ident = hashlib.sha256(f"{self.endpoint}|{self.uri}".encode()).hexdigest()[:16]
-        return os.path.join(self.cache_dir, ident, *key.split("/"))
+        return os.path.join(root, *key.split("/"))
 
     def delete(self, key: str) -> None:
         super().delete(key)
