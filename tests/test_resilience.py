@@ -334,3 +334,20 @@ def test_parallel_catch_up_reads_every_commit_and_wastes_little() -> None:
     assert db.posts.count() == 50
     other.close()
     db.close()
+
+
+def test_circuit_transitions_are_logged(caplog: Any) -> None:
+    import logging
+
+    inner, store = _store(breaker=BreakerPolicy(fail_max=1, reset_timeout=0.05))
+    inner._do_put("k", b"v")
+    store.inject(Fault("GET", "k"))
+    with caplog.at_level(logging.INFO, logger="parquedb.storage"):
+        with pytest.raises(NetworkError):
+            store.get("k")
+        time.sleep(0.06)
+        assert store.get("k") == b"v"
+    opened = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(opened) == 1 and "opened" in opened[0].getMessage()
+    assert "injected" in opened[0].getMessage()
+    assert any("half_open -> closed" in r.getMessage() for r in caplog.records)

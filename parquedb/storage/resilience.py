@@ -18,6 +18,7 @@ success closes the circuit, its failure opens it for another ``reset_timeout``.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -30,6 +31,8 @@ import pybreaker
 
 from ..errors import CircuitOpenError, NetworkError, ParqueDBError
 from .classify import is_transient, storage_error
+
+log = logging.getLogger("parquedb.storage")
 
 READ_KINDS = frozenset({"GET", "HEAD", "LIST"})
 
@@ -204,6 +207,12 @@ class CircuitBreakerMonitor:
         with self._lock:
             self._events.append(event)
             listeners = list(self._listeners)
+        if event["to"] == "open":
+            log.warning("circuit %s opened (%s -> open): %s", name, event["from"],
+                        event["reason"], extra={"circuit": name, "state": "open"})
+        else:
+            log.info("circuit %s: %s -> %s", name, event["from"], event["to"],
+                     extra={"circuit": name, "state": event["to"]})
         for fn in listeners:
             try:
                 fn(event)
