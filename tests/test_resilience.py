@@ -351,3 +351,54 @@ def test_circuit_transitions_are_logged(caplog: Any) -> None:
     assert len(opened) == 1 and "opened" in opened[0].getMessage()
     assert "injected" in opened[0].getMessage()
     assert any("half_open -> closed" in r.getMessage() for r in caplog.records)
+
+
+def test_many_threads_against_a_dead_store_fail_fast_and_recover_together() -> None:
+    """16 threads keep reading while the store is down: none hangs, the circuit opens after
+    ``fail_max`` failures and from then on they fail without a request; after the reset
+    timeout one probe closes it and everyone succeeds again."""
+    import threading
+
+    inner, store = _store(retries=1, breaker=BreakerPolicy(fail_max=4, reset_timeout=0.3))
+    inner._do_put("k", b"v")
+    down = store.inject(Fault("GET", "k", times=-1, latency=0.01))
+    stop = threading.Event()
+    outcomes: list[str] = []
+    durations: list[float] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                store.get("k")
+                r = "ok"
+            except CircuitOpenError:
+                r = "open"
+            except NetworkError:
+                r = "network"
+            with lock:
+                outcomes.append(r)
+                durations.append(time.monotonic() - t0)
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=reader) for _ in range(16)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    hits_while_down = down.hits
+    with lock:
+        seen_down = list(outcomes)
+    store.clear()  # the store is back
+    time.sleep(0.8)
+    stop.set()
+    for t in threads:
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in threads)
+    assert max(durations) < 2, "a call hung"
+    assert seen_down.count("open") > 10 * seen_down.count("network")  # mostly fail fast
+    # requests reached the dead store only until the circuit opened, then one probe per
+    # reset timeout: far fewer than the calls made
+    assert hits_while_down < len(seen_down) / 5, (hits_while_down, len(seen_down))
+    assert outcomes[-50:] == ["ok"] * 50  # recovered
+    assert store.circuits()["read"]["state"] == "closed"
