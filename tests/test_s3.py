@@ -301,3 +301,19 @@ def test_vacuum_removes_a_failed_writers_orphans_from_the_bucket(s3_uri: str,
     assert stats["files_deleted"] == len(stored - live)
     assert db.posts.count() == 1500
     db.close()
+
+
+def test_requests_are_counted_by_kind_on_s3(s3_uri: str, s3_options: dict[str, Any]) -> None:
+    db = _connect(s3_uri, s3_options)
+    db.metrics()  # registers the collector
+    db.posts.create({"$id": "a", "v": 1})
+    ids = db.posts.create_many([{"i": i} for i in range(1500)])
+    assert db.posts.get(ids[7])["i"] == 7
+    by = db.metrics()["storage"]["by_kind"]
+    # one commit for the create; two files and a commit for the bulk write
+    assert by["PUT"]["count"] == 4, by["PUT"]
+    assert by["PUT"]["bytes"] > 1000 and by["GET"]["bytes"] > 0
+    assert by["LIST"]["count"] == 0 and by["GET"]["errors"] == 0
+    ops = db.metrics()["operations"]
+    assert ops["create"]["storage_requests"] >= 2
+    db.close()

@@ -135,6 +135,16 @@ class Table:
         self._commits.put(seq, commit, len(raw))
         return commit
 
+    def _read_checkpoint(self, seq: int, *, cached: bool = True) -> bytes | None:
+        """Checkpoint ``seq``'s bytes; cached like commits (a checkpoint never changes). The
+        bytes are cached, not the state: every load builds a fresh, mutable state."""
+        raw = self._commits.get(("checkpoint", seq)) if cached else None
+        if raw is None:
+            raw = self.storage.get_optional(checkpoint_key(seq))
+            if raw is not None:
+                self._commits.put(("checkpoint", seq), raw, len(raw))
+        return raw
+
     def _load_state(self, upto: int | None = None) -> TableState:
         """Newest checkpoint (at or below ``upto``) plus the commits after it.
 
@@ -146,7 +156,9 @@ class Table:
             hint = self.storage.get_optional(HINT_KEY)
             if hint is not None:
                 try:
-                    raw = self.storage.get_optional(checkpoint_key(int(loads(hint)["checkpoint"])))
+                    # not from the cache: a stale hint may name a checkpoint vacuum deleted,
+                    # and only its absence from the store sends us to the listing
+                    raw = self._read_checkpoint(int(loads(hint)["checkpoint"]), cached=False)
                     state = None if raw is None else TableState.from_bytes(raw)
                 except (ValueError, KeyError, TypeError):
                     state = None
@@ -155,7 +167,7 @@ class Table:
                            if (s := seq_of_key(m.key)) is not None and (upto is None or s <= upto)),
                           reverse=True)
             for c in seqs:
-                raw = self.storage.get_optional(checkpoint_key(c))
+                raw = self._read_checkpoint(c)
                 if raw is not None:
                     state = TableState.from_bytes(raw)
                     break
