@@ -402,3 +402,27 @@ def test_many_threads_against_a_dead_store_fail_fast_and_recover_together() -> N
     assert hits_while_down < len(seen_down) / 5, (hits_while_down, len(seen_down))
     assert outcomes[-50:] == ["ok"] * 50  # recovered
     assert store.circuits()["read"]["state"] == "closed"
+
+
+class _ReadOnlyKey(MemoryFileSystem):
+    """Credentials allowed to read but not to write (HTTP 403 on PUT)."""
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kw: Any) -> None:
+        raise _ClientError(403, "AccessDenied")
+
+
+def test_read_only_credentials_open_the_store_for_reading() -> None:
+    from parquedb.errors import AuthorizationError
+
+    good = _fsspec_store(fsspec.filesystem("memory"))
+    db = parquedb.connect(storage=good)
+    db.posts.create({"$id": "a"})
+    db.close()
+    ro = FsspecStorage(_ReadOnlyKey(), good.root, uri=good.uri + "-ro", endpoint="ro")
+    ro.check_conditional_writes = True
+    db = parquedb.connect(storage=ro)
+    assert db.posts.get("a") is not None
+    with pytest.raises(AuthorizationError) as ei:
+        db.posts.create({"$id": "b"})
+    assert ei.value.code == ErrorCode.PERMISSION_DENIED and "reading only" in ei.value.message
+    db.close()

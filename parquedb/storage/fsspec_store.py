@@ -15,7 +15,7 @@ import secrets
 import threading
 from typing import Any
 
-from ..errors import ConfigurationError, ErrorCode
+from ..errors import AuthorizationError, ConfigurationError, ErrorCode
 from .base import FileMeta, Storage
 from .classify import http_status
 from .paths import check_key
@@ -229,8 +229,17 @@ def conditional_writes_ok(store: FsspecStorage) -> bool:
 
 
 def refuse_unless_conditional(store: FsspecStorage) -> None:
-    """Mark ``store`` read-only when it does not refuse a second create of a key."""
-    if not conditional_writes_ok(store):
+    """Mark ``store`` read-only when it does not refuse a second create of a key, or when
+    these credentials may not write at all (a read-only key can still open it to read)."""
+    try:
+        ok = conditional_writes_ok(store)
+    except AuthorizationError as e:
+        store.write_refusal = AuthorizationError(
+            f"{store.uri}: these credentials may not write (the conditional-write check was "
+            f"refused: {e.message}); the store is open for reading only",
+            code=ErrorCode.PERMISSION_DENIED, uri=store.uri, cause=e)
+        return
+    if not ok:
         store.write_refusal = ConfigurationError(
             f"{store.uri} ignores conditional writes (If-None-Match: *): a second create of "
             "the same key succeeded, so concurrent commits could overwrite each other. The "
