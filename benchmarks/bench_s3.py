@@ -15,6 +15,8 @@ the median latency over several runs:
 * a selective find (0.5% of the documents);
 * reopening: a new connection's first get by id, cold (empty caches) and warm (the disk
   cache of an earlier connection, ``cache_dir``; nothing changed);
+* a cold reopen with 20 ms added to every request (a real endpoint's round trip), reading
+  one request at a time and with parallel reads;
 * the time from the server coming back after an outage to the first successful write, with
   the default circuit breaker (reset timeout 10 s).
 
@@ -166,6 +168,24 @@ def main() -> None:
                          {"status": RAREST_STATUS, "views": {"$gt": SELECTIVE_VIEWS_GT}})),
                          max(3, args.runs // 3))))
         cached.close()
+
+        # a real S3/R2 endpoint is 10-50 ms away: add 20 ms to every request and reopen cold,
+        # reading one request at a time and with parallel reads (commits, id columns)
+        from parquedb.storage import open_storage
+        from parquedb.storage.faults import Fault, FaultyStorage
+
+        def reopen_far(parallel: int) -> None:
+            far = FaultyStorage(open_storage(uri, opts))
+            far.inject(Fault(None, "", times=-1, latency=0.02, error=None))
+            far.parallel_reads = parallel
+            d = parquedb.connect(storage=far)
+            d.posts.get(rnd.choice(ids))
+            d.close()
+        unhook = global_hooks.register(counter)
+        for par in (1, 8):
+            rows.append((f"reopen cold, 20 ms per request, {par} read(s) at a time",
+                         measure(counter, lambda: reopen_far(par), 3)))
+        unhook()
         results["operations"] = {name: r for name, r in rows}
 
         # -- outage and recovery --------------------------------------------------------

@@ -426,3 +426,33 @@ def test_read_only_credentials_open_the_store_for_reading() -> None:
         db.posts.create({"$id": "b"})
     assert ei.value.code == ErrorCode.PERMISSION_DENIED and "reading only" in ei.value.message
     db.close()
+
+
+@pytest.mark.parametrize("cache_bytes", [64 << 20, 3 << 20])
+def test_parallel_prefetch_reads_the_same_columns_with_fewer_round_trips(cache_bytes: int) -> None:
+    inner, store = _store()
+    db = parquedb.connect(storage=store)
+    import random as _random
+
+    rnd = _random.Random(3)  # incompressible padding: the file spans several 1 MiB blocks
+    db.posts.create_many([{"i": i, "pad": rnd.randbytes(120).hex()} for i in range(20_000)])
+    db.compact()
+    key = next(iter(db._table.snapshot.state.collections["posts"].files))
+    db.close()
+
+    def read(parallel: int) -> tuple[Any, list[tuple[str, str]]]:
+        store.parallel_reads = parallel
+        d = parquedb.connect(storage=store, cache_bytes=cache_bytes)
+        store.requests.clear()
+        tbl = d._table.files.read_columns(key, ["$id", "_seq"])
+        reqs = [r for r in store.requests if r[1] == key]
+        d.close()
+        return tbl, reqs
+
+    plain, seq_reqs = read(1)
+    fetched, par_reqs = read(8)
+    assert fetched.equals(plain)
+    assert fetched.num_rows == 20_000
+    assert len(par_reqs) <= len(seq_reqs)
+    if cache_bytes > 8 << 20:  # one batch: the spans of missing blocks, fetched at once
+        assert len(par_reqs) < len(seq_reqs), (par_reqs, seq_reqs)

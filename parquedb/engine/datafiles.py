@@ -90,6 +90,7 @@ class DataFiles:
         self.cache = LRUCache(cache_bytes * 3 // 4)  # raw bytes (remote) and row groups
         self.rows = LRUCache(cache_bytes // 4)       # decoded rows of point lookups
         self._footers: OrderedDict[str, pq.ParquetFile] = OrderedDict()
+        self._range_files: dict[str, RangeFile] = {}  # remote files' readers, for prefetching
         self._lock = threading.Lock()
 
     # -- reading -------------------------------------------------------------------------
@@ -104,11 +105,15 @@ class DataFiles:
             pf = pq.ParquetFile(path)
         else:
             # remote: ranged GETs through the storage seam, blocks cached (files never change)
-            pf = pq.ParquetFile(RangeFile(self.storage, key, self.cache), pre_buffer=True)
+            rf = RangeFile(self.storage, key, self.cache)
+            pf = pq.ParquetFile(rf, pre_buffer=True)
+            with self._lock:
+                self._range_files[key] = rf
         with self._lock:
             self._footers[key] = pf
             while len(self._footers) > 256:
-                self._footers.popitem(last=False)
+                old, _ = self._footers.popitem(last=False)
+                self._range_files.pop(old, None)
         return pf
 
     def field_types(self, key: str) -> dict[str, str]:
@@ -116,7 +121,39 @@ class DataFiles:
         return read_field_types(self.parquet_file(key).schema_arrow)
 
     def read_columns(self, key: str, columns: list[str]) -> pa.Table:
-        return self.parquet_file(key).read(columns=columns)
+        """Whole columns of a file. On object storage the blocks holding them are fetched
+        ahead, several requests at a time, in batches of row groups that fit in a quarter of
+        the block cache (so a batch is not evicted before it is read)."""
+        pf = self.parquet_file(key)
+        with self._lock:
+            rf = self._range_files.get(key)
+        workers = int(getattr(self.storage, "parallel_reads", 1) or 1)
+        if rf is None or workers <= 1 or pf.metadata.num_row_groups <= 1:
+            return pf.read(columns=columns)
+        md = pf.metadata
+        names = [md.schema.column(j).name for j in range(md.num_columns)]
+        wanted = [j for j, n in enumerate(names) if n in columns]
+        budget = max(rf.block, self.cache.max_bytes // 4)
+        parts: list[pa.Table] = []
+        batch: list[int] = []
+        ranges: list[tuple[int, int]] = []
+        lo = hi = None
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for j in wanted:
+                c = rg.column(j)
+                start = c.dictionary_page_offset if c.has_dictionary_page and \
+                    c.dictionary_page_offset else c.data_page_offset
+                ranges.append((start, start + c.total_compressed_size))
+                lo = start if lo is None else min(lo, start)
+                hi = start + c.total_compressed_size if hi is None else \
+                    max(hi, start + c.total_compressed_size)
+            batch.append(g)
+            if hi - lo >= budget or g == md.num_row_groups - 1:
+                rf.prefetch(ranges, workers)
+                parts.append(pf.read_row_groups(batch, columns=columns, use_threads=False))
+                batch, ranges, lo, hi = [], [], None, None
+        return pa.concat_tables(parts)
 
     def row_group(self, key: str, index: int) -> pa.Table:
         cached = self.cache.get(("rg", key, index))
