@@ -4,6 +4,7 @@ an in-process store)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -456,3 +457,32 @@ def test_parallel_prefetch_reads_the_same_columns_with_fewer_round_trips(cache_b
     assert len(par_reqs) <= len(seq_reqs)
     if cache_bytes > 8 << 20:  # one batch: the spans of missing blocks, fetched at once
         assert len(par_reqs) < len(seq_reqs), (par_reqs, seq_reqs)
+
+
+def test_a_late_success_after_the_circuit_opened_is_still_a_success() -> None:
+    inner, store = _store(breaker=BreakerPolicy(fail_max=1, reset_timeout=30))
+    inner._do_put("k", b"v")
+    res = store.resilience
+    assert res is not None and res.read is not None
+    # admitted while closed ...
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> bytes:
+        started.set()
+        release.wait(5)
+        return b"late"
+
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(res.call("GET", "k", slow)))
+    t.start()
+    started.wait(5)
+    # ... meanwhile another request fails and opens the circuit
+    store.inject(Fault("GET", "k"))
+    with pytest.raises(NetworkError):
+        store.get("k")
+    assert store.circuits()["read"]["state"] == "open"
+    release.set()
+    t.join(5)
+    assert out == [b"late"]  # not a CircuitBreakerError
+    assert store.circuits()["read"]["state"] == "open"

@@ -112,7 +112,12 @@ class Circuit:
                 self.breaker.fail_counter == 0:
             return  # the common case: nothing to record
         with self._lock:
-            self.breaker.call(_ok)
+            try:
+                self.breaker.call(_ok)
+            except pybreaker.CircuitBreakerError:
+                # a request admitted before others opened the circuit answered late: it still
+                # succeeded, and the circuit stays open until its own probe
+                pass
 
     def failure(self, err: BaseException) -> None:
         self.last_error = f"{type(err).__name__}: {getattr(err, 'message', err)}"[:300]
