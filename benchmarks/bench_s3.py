@@ -81,6 +81,58 @@ def measure(counter: Counter, fn: Callable[[], Any], runs: int) -> dict[str, Any
     return {k: statistics.median(p[k] for p in per) for k in per[0]}
 
 
+def anchors(server: Any, uri: str, db: parquedb.Database, ids: list[str],
+            runs: int) -> dict[str, float]:
+    """The same work done by hand on the same server and files, in the same run: s3fs
+    requests, pyarrow over s3fs, DuckDB over s3fs. Median milliseconds."""
+    import duckdb
+    import pyarrow.parquet as pq
+    import s3fs
+
+    o = server.storage_options()
+    fs = s3fs.S3FileSystem(key=o["key"], secret=o["secret"], skip_instance_cache=True,
+                           use_listings_cache=False,
+                           client_kwargs={"endpoint_url": o["endpoint_url"]})
+    base = uri[len("s3://"):]
+    files = sorted(db._table.snapshot.state.collections["posts"].files)
+    out: dict[str, float] = {}
+
+    def med(fn: Callable[[], Any], n: int) -> float:
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1000)
+        return round(statistics.median(ts), 2)
+
+    doc = b'{"title": "x", "views": 1}' + b" " * 560  # the size of a create's commit
+    counter = iter(range(10**9))
+    out["PUT of 600 bytes"] = med(lambda: fs.pipe_file(
+        f"{base}/anchor/put-{next(counter)}", doc), runs)
+    def get_missing() -> None:
+        try:
+            fs.cat_file(f"{base}/anchor/none")
+        except FileNotFoundError:
+            pass
+    out["GET of a missing key + conditional PUT of 600 bytes (a create's two requests)"] = med(
+        lambda: (get_missing(),
+                 fs.pipe_file(f"{base}/anchor/c-{next(counter)}", doc, mode="create")), runs)
+    # no client-side read cache: every row group read is a request, as in the uncached get
+    pf = pq.ParquetFile(fs.open(f"{base}/{files[0]}", "rb", cache_type="none"))
+    rnd = random.Random(5)
+    out["pyarrow over s3fs (no cache): one row group of an open file"] = med(
+        lambda: pf.read_row_group(rnd.randrange(pf.metadata.num_row_groups)), runs)
+    con = duckdb.connect()
+    con.register_filesystem(fs)
+    paths = ", ".join(f"'s3://{base}/{f}'" for f in files)
+    out["DuckDB over s3fs: selective query on the same files"] = med(
+        lambda: con.sql(f"SELECT _doc FROM read_parquet([{paths}]) WHERE status = ? AND "
+                        f"views > ?", params=[RAREST_STATUS, SELECTIVE_VIEWS_GT])
+        .to_arrow_table(), max(3, runs // 3))
+    con.close()
+    return out
+
+
 def connect(uri: str, opts: dict[str, Any], counter: Counter) -> parquedb.Database:
     db = parquedb.connect(uri, storage_options=opts)
     db.hooks.register(counter)
@@ -187,6 +239,7 @@ def main() -> None:
                          measure(counter, lambda: reopen_far(par), 3)))
         unhook()
         results["operations"] = {name: r for name, r in rows}
+        results["anchors"] = anchors(server, uri, db, ids, args.runs)
 
         # -- outage and recovery --------------------------------------------------------
         out_db = parquedb.connect(f"s3://{server.bucket}/outage", storage_options=opts)
@@ -222,6 +275,9 @@ def main() -> None:
     for name, r in results["operations"].items():
         print(f"| {name} | {r['GET']:g} | {r['PUT']:g} | {r['LIST']:g} | {r['HEAD']:g} | "
               f"{r['DELETE']:g} | {r['bytes_in']:,.0f} | {r['bytes_out']:,.0f} | {r['ms']:.1f} |")
+    print("\nanchors, same server and files, median ms:")
+    for name, ms in results["anchors"].items():
+        print(f"- {name}: {ms}")
     o = results["outage"]
     print(f"\noutage: {len(o['failed_calls'])} calls failed: "
           + ", ".join(f"{f['error']} {f['ms']} ms" for f in o["failed_calls"]))
