@@ -486,3 +486,30 @@ def test_a_late_success_after_the_circuit_opened_is_still_a_success() -> None:
     t.join(5)
     assert out == [b"late"]  # not a CircuitBreakerError
     assert store.circuits()["read"]["state"] == "open"
+
+
+def test_duckdbs_reads_count_for_the_operation_that_ran_the_query() -> None:
+    """DuckDB reads remote files from its own threads; those requests still belong to the
+    find that ran the query (per-operation metrics, hooks)."""
+    inner, store = _store()
+    db = parquedb.connect(storage=store)
+    import random as _random
+
+    rnd = _random.Random(1)  # incompressible: a file of several blocks, read by DuckDB threads
+    db.posts.create_many([{"i": i, "tag": "t" if i % 7 else "u", "pad": rnd.randbytes(200).hex()}
+                          for i in range(30_000)])
+    db.compact()
+    db.close()
+    db = parquedb.connect(storage=store)
+    db.metrics()
+    db.posts.get("nothing")  # builds the id index (reads the $id column) outside the find
+    db._table.files.cache = type(db._table.files.cache)(db._table.files.cache.max_bytes)
+    store.requests.clear()
+    found = db.posts.find({"tag": "u"}, limit=10_000)
+    assert len(found) == 4286
+    file_gets = [k for kind, k in store.requests if kind == "GET" and k.endswith(".parquet")]
+    m = db.metrics()["operations"]["find"]
+    assert file_gets, "the find read no data file: the test tests nothing"
+    assert m["storage_requests"] == len(store.requests) >= 1 + len(file_gets), m
+    assert m["bytes_read"] > 0
+    db.close()

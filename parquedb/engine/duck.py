@@ -9,6 +9,7 @@ Arrow tables the storage layer read (other stores), never around the storage lay
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import threading
@@ -37,12 +38,38 @@ def sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class _QueryLock:
+    """The connection's re-entrant lock. Entering it also tells the storage's filesystem view
+    the caller's context, so the requests DuckDB's threads make count for the operation that
+    runs the query (hooks, per-operation metrics, spans)."""
+
+    def __init__(self, duck: "Duck") -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._duck = duck
+
+    def __enter__(self) -> "_QueryLock":
+        self._lock.acquire()
+        self._depth += 1
+        fs = self._duck.fs
+        if self._depth == 1 and fs is not None:
+            fs.context = contextvars.copy_context()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._depth -= 1
+        fs = self._duck.fs
+        if self._depth == 0 and fs is not None:
+            fs.context = None
+        self._lock.release()
+
+
 class Duck:
     """One DuckDB connection for a store, confined to the store's own files."""
 
     def __init__(self, storage: Any, files: Any = None) -> None:
         self.storage = storage
-        self.lock = threading.RLock()
+        self.lock = _QueryLock(self)
         # bounded memory: DuckDB spills to disk past this instead of taking 80% of the RAM
         self.con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})
         try:  # data files never change once written: their footers may be cached for good

@@ -13,6 +13,7 @@ the sandboxed connection allows as its only directory.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import threading
@@ -28,6 +29,20 @@ _ids = itertools.count(1)
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
+class _InContext:
+    """The storage calls a RangeFile makes, run in (a copy of) a captured context."""
+
+    def __init__(self, storage: Any, ctx: contextvars.Context) -> None:
+        self.storage = storage
+        self.ctx = ctx
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.ctx.copy().run(self.storage.get_range, key, start, end)
+
+    def get_tail(self, key: str, n: int) -> tuple[bytes, int]:
+        return self.ctx.copy().run(self.storage.get_tail, key, n)
+
+
 class StoreFileSystem(AbstractFileSystem):
     cachable = False  # one instance per store, never shared through fsspec's instance cache
 
@@ -38,6 +53,14 @@ class StoreFileSystem(AbstractFileSystem):
         self.cache = cache
         self._tails: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
         self._lock = threading.Lock()
+        #: the context of the query running now (set by the engine around each query): DuckDB
+        #: reads from its own threads, where the caller's operation context is not current,
+        #: so requests are run in a copy of it to be counted for that operation
+        self.context: contextvars.Context | None = None
+
+    def _store(self) -> Any:
+        ctx = self.context
+        return self.storage if ctx is None else _InContext(self.storage, ctx)
 
     def uri(self, key: str) -> str:
         return f"{self.protocol}://{key}"
@@ -56,7 +79,7 @@ class StoreFileSystem(AbstractFileSystem):
             if got is not None:
                 self._tails.move_to_end(key)
                 return got
-        got = RangeFile(self.storage, key, self.cache).tail
+        got = RangeFile(self._store(), key, self.cache).tail
         with self._lock:
             self._tails[key] = got
             while len(self._tails) > 256:
@@ -81,4 +104,4 @@ class StoreFileSystem(AbstractFileSystem):
         local = self.storage.cached_path(key)
         if local is not None:
             return open(local, "rb")  # type: ignore[return-value]
-        return RangeFile(self.storage, key, self.cache, known_tail=self._tail(key))
+        return RangeFile(self._store(), key, self.cache, known_tail=self._tail(key))
