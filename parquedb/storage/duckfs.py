@@ -51,7 +51,7 @@ class StoreFileSystem(AbstractFileSystem):
         super().__init__()
         self.storage = storage
         self.cache = cache
-        self._tails: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+        self._sizes: OrderedDict[str, int] = OrderedDict()  # the tail bytes are in the cache
         self._lock = threading.Lock()
         #: the context of the query running now (set by the engine around each query): DuckDB
         #: reads from its own threads, where the caller's operation context is not current,
@@ -70,26 +70,26 @@ class StoreFileSystem(AbstractFileSystem):
         prefix = f"{self.protocol}://"
         return path[len(prefix):] if path.startswith(prefix) else path.lstrip("/")
 
-    def _tail(self, key: str) -> tuple[bytes, int]:
+    def _size(self, key: str) -> int:
         local = self.storage.cached_path(key)
         if local is not None:  # the disk cache holds the whole file
-            return b"", os.path.getsize(local)
+            return os.path.getsize(local)
         with self._lock:
-            got = self._tails.get(key)
+            got = self._sizes.get(key)
             if got is not None:
-                self._tails.move_to_end(key)
+                self._sizes.move_to_end(key)
                 return got
-        got = RangeFile(self._store(), key, self.cache).tail
+        got = RangeFile(self._store(), key, self.cache).size
         with self._lock:
-            self._tails[key] = got
-            while len(self._tails) > 256:
-                self._tails.popitem(last=False)
+            self._sizes[key] = got
+            while len(self._sizes) > 4096:
+                self._sizes.popitem(last=False)
         return got
 
     # -- what DuckDB calls ----------------------------------------------------------------
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         key = self._key(path)
-        return {"name": path, "size": self._tail(key)[1], "type": "file"}
+        return {"name": path, "size": self._size(key), "type": "file"}
 
     def modified(self, path: str) -> datetime:
         return _EPOCH  # files never change: their names are unique and written once
@@ -104,4 +104,4 @@ class StoreFileSystem(AbstractFileSystem):
         local = self.storage.cached_path(key)
         if local is not None:
             return open(local, "rb")  # type: ignore[return-value]
-        return RangeFile(self._store(), key, self.cache, known_tail=self._tail(key))
+        return RangeFile(self._store(), key, self.cache, size=self._size(key))

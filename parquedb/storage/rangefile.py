@@ -35,22 +35,29 @@ BLOCK = 1 << 20
 
 class RangeFile(io.RawIOBase):
     def __init__(self, storage: Any, key: str, cache: BlockCache, *, block: int = BLOCK,
-                 tail: int = TAIL, known_tail: tuple[bytes, int] | None = None) -> None:
+                 tail: int = TAIL, size: int | None = None) -> None:
         super().__init__()
         self.storage = storage
         self.key = key
         self.cache = cache
         self.block = block
-        data, size = known_tail if known_tail is not None else storage.get_tail(key, tail)
+        if size is None:
+            data, size = storage.get_tail(key, tail)
+            cache.put(("tail", key), data, len(data))
         self.size = size
-        self._tail_start = size - len(data)
-        self._tail = data
+        self._tail_start = max(0, size - tail)
         self._pos = 0
 
-    @property
-    def tail(self) -> tuple[bytes, int]:
-        """What opening fetched: reuse it to open the same object again without a request."""
-        return self._tail, self.size
+    def _tail(self) -> bytes:
+        """The last bytes of the object. They live in the shared cache, not in this object, so
+        the many open files a store keeps (footers) hold no buffers of their own; if evicted,
+        one ranged GET brings them back."""
+        data = self.cache.get(("tail", self.key))
+        if data is None:
+            data = self.storage.get_range(self.key, self._tail_start, self.size) \
+                if self.size > self._tail_start else b""
+            self.cache.put(("tail", self.key), data, len(data))
+        return data
 
     # -- io.RawIOBase ---------------------------------------------------------------------
     def readable(self) -> bool:
@@ -133,7 +140,7 @@ class RangeFile(io.RawIOBase):
         if start >= end:
             return b""
         if start >= self._tail_start:
-            return self._tail[start - self._tail_start:end - self._tail_start]
+            return self._tail()[start - self._tail_start:end - self._tail_start]
         first, last = start // self.block, (end - 1) // self.block
         blocks: dict[int, bytes] = {}
         missing: list[int] = []
@@ -158,7 +165,7 @@ class RangeFile(io.RawIOBase):
                 if bs < ts:
                     chunk = data[bs - lo:min(be, ts) - lo]
                 if be > ts:
-                    chunk += self._tail[max(bs, ts) - ts:be - ts]
+                    chunk += self._tail()[max(bs, ts) - ts:be - ts]
                 blocks[i] = chunk
                 self.cache.put(("blk", self.key, self.block, i), chunk, len(chunk))
         out = b"".join(blocks[i] for i in range(first, last + 1) if i in blocks)
