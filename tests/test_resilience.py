@@ -71,7 +71,7 @@ def test_wrapped_cause_is_found() -> None:
 def test_raw_client_error_never_reaches_the_caller() -> None:
     inner, store = _store()
     db = parquedb.connect(storage=store)
-    store.inject(Fault("PUT", "_log/", times=-1,
+    store.inject(Fault("PUT", "_log/0", times=-1,
                        error=lambda k, key: ConnectionResetError("reset")))
     with pytest.raises(NetworkError) as ei:
         db.posts.create({"a": 1})
@@ -84,7 +84,7 @@ def test_raw_client_error_never_reaches_the_caller() -> None:
 def test_transient_failures_are_retried_then_succeed() -> None:
     inner, store = _store(retries=3)
     db = parquedb.connect(storage=store)
-    f = store.inject(Fault("PUT", "_log/", times=3))
+    f = store.inject(Fault("PUT", "_log/0", times=3))
     db.posts.create({"$id": "a"})
     assert f.hits == 4  # three failures, then the attempt that worked
     assert db.posts.get("a") is not None
@@ -94,7 +94,7 @@ def test_transient_failures_are_retried_then_succeed() -> None:
 def test_retries_are_bounded() -> None:
     inner, store = _store(retries=2)
     db = parquedb.connect(storage=store)
-    f = store.inject(Fault("PUT", "_log/", times=-1))
+    f = store.inject(Fault("PUT", "_log/0", times=-1))
     with pytest.raises(NetworkError) as ei:
         db.posts.create({"$id": "a"})
     # the table re-asks a few times when a commit's fate is unknown; each ask is 1 + 2 tries

@@ -433,7 +433,9 @@ class Table:
 
     def _housekeeping(self, commit: Commit) -> None:
         s = self.settings
-        if commit.seq % s.checkpoint_interval == 0:
+        # the first commit checkpoints too: from then on the hint names a checkpoint, and
+        # opening the store never needs to LIST _checkpoints/
+        if commit.seq % s.checkpoint_interval == 0 or commit.seq == 1:
             self.write_checkpoint()
         if commit.info.get("op") in ("compact", "vacuum"):
             return
