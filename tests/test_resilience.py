@@ -513,3 +513,22 @@ def test_duckdbs_reads_count_for_the_operation_that_ran_the_query() -> None:
     assert m["storage_requests"] == len(store.requests) >= 1 + len(file_gets), m
     assert m["bytes_read"] > 0
     db.close()
+
+
+def test_disk_cache_copies_a_file_in_chunks_exactly(tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from parquedb.storage import fsspec_store
+
+    monkeypatch.setattr(fsspec_store, "_CACHE_CHUNK", 1000)
+    st = _fsspec_store(fsspec.filesystem("memory"))
+    st.cache_dir = str(tmp_path / "cache")
+    data = bytes((i * 31) % 256 for i in range(4567))
+    st.put("posts/data/x.parquet", data)
+    seen: list[tuple[str, int]] = []
+    st.observer = lambda kind, key, nbytes, secs, err: seen.append((kind, nbytes))
+    path = st.cached_path("posts/data/x.parquet")
+    assert path is not None and open(path, "rb").read() == data
+    assert [k for k, _ in seen] == ["GET"] * 5 and max(n for _, n in seen) == 1000
+    assert sum(n for _, n in seen) == len(data)  # every byte fetched once
+    assert st.cached_path("posts/data/x.parquet") == path and len(seen) == 5  # now local
+    assert not [p for p in (tmp_path / "cache").rglob("*.tmp")]

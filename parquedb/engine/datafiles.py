@@ -127,7 +127,7 @@ class DataFiles:
         pf = self.parquet_file(key)
         with self._lock:
             rf = self._range_files.get(key)
-        workers = int(getattr(self.storage, "parallel_reads", 1) or 1)
+        workers = self.storage.parallel_reads
         if rf is None or workers <= 1 or pf.metadata.num_row_groups <= 1:
             return pf.read(columns=columns)
         md = pf.metadata
@@ -137,7 +137,6 @@ class DataFiles:
         parts: list[pa.Table] = []
         batch: list[int] = []
         ranges: list[tuple[int, int]] = []
-        lo = hi = None
         for g in range(md.num_row_groups):
             rg = md.row_group(g)
             for j in wanted:
@@ -145,14 +144,12 @@ class DataFiles:
                 start = c.dictionary_page_offset if c.has_dictionary_page and \
                     c.dictionary_page_offset else c.data_page_offset
                 ranges.append((start, start + c.total_compressed_size))
-                lo = start if lo is None else min(lo, start)
-                hi = start + c.total_compressed_size if hi is None else \
-                    max(hi, start + c.total_compressed_size)
             batch.append(g)
-            if hi - lo >= budget or g == md.num_row_groups - 1:
+            span = max(e for _, e in ranges) - min(b for b, _ in ranges)
+            if span >= budget or g == md.num_row_groups - 1:
                 rf.prefetch(ranges, workers)
                 parts.append(pf.read_row_groups(batch, columns=columns, use_threads=False))
-                batch, ranges, lo, hi = [], [], None, None
+                batch, ranges = [], []
         return pa.concat_tables(parts)
 
     def row_group(self, key: str, index: int) -> pa.Table:

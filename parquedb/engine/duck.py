@@ -3,8 +3,9 @@
 The current rows of a collection are the live data files minus their stale rows (versions
 superseded by a newer one, known to the id index), plus the inlined rows as an Arrow table.
 Files with no stale rows are read as they are; the others are anti-joined with the stale row
-numbers. DuckDB reads the files through paths under the store's root (local folders) or as
-Arrow tables the storage layer read (other stores), never around the storage layer.
+numbers. DuckDB reads the files through paths under the store's root (local folders) or through
+the storage's read-only fsspec view (other stores: ``storage/duckfs.py``), never around the
+storage layer.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class _QueryLock:
 class Duck:
     """One DuckDB connection for a store, confined to the store's own files."""
 
-    def __init__(self, storage: Any, files: Any = None) -> None:
+    def __init__(self, storage: Any, files: Any) -> None:
         self.storage = storage
         self.lock = _QueryLock(self)
         # bounded memory: DuckDB spills to disk past this instead of taking 80% of the RAM
@@ -82,8 +83,8 @@ class Duck:
         self.cache_root: str | None = None
         if storage.is_local and root:
             self.con.execute(f"SET allowed_directories = [{sql_str(root.rstrip('/') + '/')}]")
-        elif files is not None:
-            # remote: DuckDB reads the files in place through the storage seam
+        else:
+            # other stores: DuckDB reads the files in place through the storage seam
             self.fs = StoreFileSystem(storage, files.cache)
             self.con.register_filesystem(self.fs)
             allowed = [self.fs.uri("")]
@@ -94,38 +95,21 @@ class Duck:
             self.con.execute(f"SET allowed_directories = [{', '.join(map(sql_str, allowed))}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
-        self._arrow_files: dict[str, pa.Table] = {}
 
     def close(self) -> None:
         self.con.close()
 
-    def file_source(self, keys: list[str], *, row_numbers: bool, files: Any) -> tuple[str, list[str]]:
-        """A FROM clause reading ``keys``; returns (sql, names registered for it)."""
-        if self.storage.is_local or self.fs is not None:
-            paths = ", ".join(sql_str(self.key_name(k)) for k in keys)
-            extra = ", filename = true, file_row_number = true" if row_numbers else ""
-            return f"read_parquet([{paths}], union_by_name = true{extra})", []
-        # other stores: read through the storage layer into Arrow (files are immutable)
-        parts, names = [], []
-        for k in keys:
-            tbl = files.parquet_file(k).read()
-            if row_numbers:
-                tbl = tbl.append_column("filename", pa.array([k] * tbl.num_rows, pa.string()))
-                tbl = tbl.append_column("file_row_number",
-                                        pa.array(range(tbl.num_rows), pa.int64()))
-            name = f"_pq_file_{next(_names)}"
-            self.con.register(name, tbl)
-            names.append(name)
-            parts.append(f"SELECT * FROM {name}")
-        return "(" + " UNION ALL BY NAME ".join(parts) + ")", names
+    def file_source(self, keys: list[str], *, row_numbers: bool) -> str:
+        """A FROM clause reading ``keys`` in place."""
+        paths = ", ".join(sql_str(self.key_name(k)) for k in keys)
+        extra = ", filename = true, file_row_number = true" if row_numbers else ""
+        return f"read_parquet([{paths}], union_by_name = true{extra})"
 
     def key_name(self, key: str) -> str:
         """The ``filename`` DuckDB reports for ``key``'s rows."""
-        if self.storage.is_local:
-            return self.storage.duckdb_uri(key)
-        if self.fs is None:
-            return key
-        local = self.storage.cached_path(key) if self.cache_root else None
+        local = self.storage.local_path(key)
+        if local is None and self.cache_root:
+            local = self.storage.cached_path(key)
         return local if local is not None else self.fs.uri(key)
 
 
@@ -166,8 +150,7 @@ class CurrentRows:
         clean = [f.key for f in self._files if not (idx and idx.stale.get(f.key))]
         dirty = [f.key for f in self._files if idx and idx.stale.get(f.key)]
         if clean:
-            src, names = self.duck.file_source(clean, row_numbers=False, files=self.snap.files)
-            self.registered += names
+            src = self.duck.file_source(clean, row_numbers=False)
             parts.append(f"SELECT * FROM {src}")
         if dirty:
             stale_names, stale_rows = [], []
@@ -180,8 +163,7 @@ class CurrentRows:
             sname = f"_pq_stale_{next(_names)}"
             self.duck.con.register(sname, stale)
             self.registered.append(sname)
-            src, names = self.duck.file_source(dirty, row_numbers=True, files=self.snap.files)
-            self.registered += names
+            src = self.duck.file_source(dirty, row_numbers=True)
             parts.append(f"SELECT * EXCLUDE (filename, file_row_number) FROM {src} AS f "
                          f"ANTI JOIN {sname} AS s USING (filename, file_row_number)")
         if self._inline_rows:

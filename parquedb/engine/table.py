@@ -183,7 +183,7 @@ class Table:
         they are fetched in parallel windows of 1, 2, 4, ... up to that many, so catching up
         with 40 commits costs 8 round trips instead of 41, while finding nothing new still
         costs exactly one GET; at most ``parallel_reads - 1`` GETs past the end are wasted."""
-        width = int(getattr(self.storage, "parallel_reads", 1) or 1)
+        width = self.storage.parallel_reads
         window = 1
         while upto is None or seq < upto:
             n = window if upto is None else min(window, upto - seq)
@@ -204,8 +204,6 @@ class Table:
 
     def _pool(self, width: int) -> Any:
         if self._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self._executor = ThreadPoolExecutor(max_workers=width,
                                                 thread_name_prefix="parquedb-read")
         return self._executor
@@ -420,9 +418,10 @@ class Table:
                 if raw is not None:
                     return Commit.from_bytes(raw, key).writer == self.writer
                 time.sleep(0.05)
-        if last is not None:
-            raise last  # e.g. a NetworkError: the caller may retry the whole call
-        raise StorageError(f"could not publish commit {commit.seq}", path=key, cause=last)
+        # five lost answers in a row: the last error (a NetworkError, say: the caller may retry
+        # the whole call; the commit's fate is unknown to this writer)
+        assert last is not None
+        raise last
 
     def _after_commit(self, commit: Commit) -> None:
         """Housekeeping after a commit: never fails the write, which is already durable."""

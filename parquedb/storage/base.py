@@ -129,7 +129,6 @@ class Storage:
         and remove the local file; returns its size. Stores that can, move it instead of
         reading it into memory."""
         check_key(key)
-        self._writable()
         with open(path, "rb") as f:
             data = f.read()
         self.put(key, data)
@@ -183,13 +182,6 @@ class Storage:
     def local_path(self, key: str) -> str | None:
         """An absolute OS path for ``key`` when the storage is a local folder, else None."""
         return None
-
-    def duckdb_uri(self, key: str) -> str:
-        """What DuckDB's ``read_parquet`` should be given for ``key``."""
-        raise NotImplementedError
-
-    def register_with(self, con: Any) -> None:
-        """Let a DuckDB connection read this storage's files (no-op for local folders)."""
 
     def close(self) -> None:
         if self.resilience is not None:

@@ -100,9 +100,6 @@ class FaultyStorage(Storage):
         raise f.error(kind, key)  # type: ignore[misc]
 
     # -- the wrapped store ---------------------------------------------------------------
-    def duckdb_uri(self, key: str) -> str:
-        return key
-
     def close(self) -> None:
         super().close()
         self.inner.close()

@@ -34,6 +34,9 @@ def _precondition_failed(e: OSError) -> bool:
     return e.errno == errno.EINVAL and ("PreconditionFailed" in text or "pre-condition" in text)
 
 
+_CACHE_CHUNK = 16 << 20  # bytes per request when filling the disk cache
+
+
 class FsspecStorage(Storage):
     def __init__(self, fs: Any, root: str, *, uri: str, cache_dir: str | None = None,
                  endpoint: str = "") -> None:
@@ -57,13 +60,6 @@ class FsspecStorage(Storage):
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
-    def duckdb_uri(self, key: str) -> str:
-        return f"{self.protocol}://{self._path(key).lstrip('/')}" if self.protocol != "memory" \
-            else f"memory://{self._path(key)}"
-
-    def register_with(self, con: Any) -> None:
-        con.register_filesystem(self.fs)
-
     def put_file(self, key: str, path: str) -> int:
         """Upload a local file without reading it into memory (s3fs streams large files as a
         multipart upload), then remove it."""
@@ -84,12 +80,24 @@ class FsspecStorage(Storage):
             return None
         if os.path.exists(path):
             return path
-        data = self.get(key)
+        # in chunks, so a large file never sits whole in memory: the last chunk comes with the
+        # size (one request for a file up to a chunk), then the ones before it
+        tail, size = self.get_tail(key, _CACHE_CHUNK)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{secrets.token_hex(6)}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # readers see the whole file or none
+        try:
+            with open(tmp, "wb") as f:
+                for start in range(0, size - len(tail), _CACHE_CHUNK):
+                    f.write(self.get_range(key, start, min(start + _CACHE_CHUNK,
+                                                           size - len(tail))))
+                f.write(tail)
+            os.replace(tmp, path)  # readers see the whole file or none
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
         return path
 
     def cache_root(self) -> str | None:

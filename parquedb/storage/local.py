@@ -40,9 +40,6 @@ class LocalStorage(Storage):
     def local_path(self, key: str) -> str:
         return self._path(key)
 
-    def duckdb_uri(self, key: str) -> str:
-        return self._path(key)
-
     def _ensure_dir(self, d: str) -> None:
         if d in self._dirs:
             return

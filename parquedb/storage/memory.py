@@ -23,9 +23,6 @@ class MemoryStorage(Storage):
         with _LOCK:
             self._files = _STORES.setdefault(name, {})
 
-    def duckdb_uri(self, key: str) -> str:
-        raise NotImplementedError("memory stores are read by DuckDB through Arrow")
-
     def _do_get(self, key: str) -> bytes:
         item = self._files.get(key)
         if item is None:

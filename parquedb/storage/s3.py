@@ -28,10 +28,6 @@ from ..errors import ConfigurationError, ErrorCode
 from .fsspec_store import FsspecStorage
 from .resilience import BreakerPolicy, Resilience, RetryPolicy
 
-OUR_OPTIONS = ("timeout", "connect_timeout", "retries", "retry_backoff", "retry_deadline",
-               "circuit_breaker", "check_conditional_writes", "cache_dir")
-
-
 def _number(opts: dict[str, Any], name: str, default: float, *, minimum: float = 0) -> float:
     value = opts.pop(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
