@@ -6,14 +6,14 @@
     db.posts.find({"title": {"$startsWith": "He"}})
 """
 
-from . import errors
-from .collection import Collection
-from .database import Database, connect
-from .errors import ErrorCode, ParqueDBError
-from .results import FindResult, UpdateResult
-from .transaction import Transaction
+from parquedb import errors
+from parquedb.collection import Collection
+from parquedb.database import Database, connect
+from parquedb.errors import ErrorCode, ParqueDBError
+from parquedb.results import FindResult, UpdateResult
+from parquedb.transaction import Transaction
 
-__version__ = "0.1.0"
+from parquedb._version import __version__
 
 __all__ = ["Collection", "Database", "ErrorCode", "FindResult", "ParqueDBError", "Transaction",
            "UpdateResult", "__version__", "connect", "errors"]

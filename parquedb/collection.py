@@ -11,20 +11,20 @@ import heapq
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .engine import View, WriteBatch
-from . import writes as W
-from .entity import (Row, check_actor, datetime_to_micros, full_id, micros_to_datetime,
+from parquedb.engine import View, WriteBatch
+from parquedb.exec import writes as W
+from parquedb.model.entity import (Row, check_actor, datetime_to_micros, full_id, micros_to_datetime,
                      new_ulid, to_entity)
-from .errors import ErrorCode, NotFoundError, QueryError, ValidationError
-from .gcpause import gc_paused
-from .progress import progress_printer
-from .query import compile_filter, compile_projection, normalize_sort, sort_key
-from .results import FindResult, UpdateResult, decode_cursor, encode_cursor
-from .scan import PushdownScan, pushdown_possible
+from parquedb.errors import ErrorCode, NotFoundError, QueryError, ValidationError
+from parquedb.support.gcpause import gc_paused
+from parquedb.support.progress import progress_printer
+from parquedb.query import compile_filter, compile_projection, normalize_sort, sort_key
+from parquedb.results import FindResult, UpdateResult, decode_cursor, encode_cursor
+from parquedb.exec.scan import PushdownScan, pushdown_possible
 
 if TYPE_CHECKING:
-    from .database import Database
-    from .transaction import Transaction
+    from parquedb.database import Database
+    from parquedb.transaction import Transaction
 
 class Collection:
     """A named set of entities. Obtain with ``db.collection(name)``, ``db[name]`` or ``db.name``."""
@@ -371,7 +371,7 @@ class Collection:
 
     def restore(self, id: str, *, actor: str | None = None) -> dict[str, Any]:
         """Undo a soft delete. ``EntityNotFoundError`` if there is no soft-deleted entity."""
-        from .errors import EntityNotFoundError
+        from parquedb.errors import EntityNotFoundError
 
         def go() -> dict[str, Any]:
             who = check_actor(actor)
@@ -392,7 +392,7 @@ class Collection:
     def history(self, id: str, *, since: datetime | None = None, until: datetime | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
         """Events of one entity, oldest first (``limit`` keeps the newest N)."""
-        from .engine.history import entity_events
+        from parquedb.engine.history import entity_events
 
         def go() -> list[dict[str, Any]]:
             fid = self._fid(id)
@@ -414,8 +414,8 @@ class Collection:
         A leading ``$match`` is pushed down like a ``find`` filter; a following ``$group`` runs
         in DuckDB when every part of it has an exact SQL equivalent.
         """
-        from .query.aggregate import compile_pipeline
-        from .query.sql import fix_group_rows, translate_group
+        from parquedb.query.aggregate import compile_pipeline
+        from parquedb.query.sql import fix_group_rows, translate_group
 
         def go() -> list[dict[str, Any]]:
             run = compile_pipeline(pipeline)  # a bad pipeline fails before any read

@@ -8,17 +8,17 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .collection import Collection
-from .engine import Table
-from .engine.compaction import compact_collection
-from .engine.vacuum import vacuum_table
-from .entity import check_collection_name
-from .errors import (ConfigurationError, ErrorCode, ParqueDBError, QueryError, StorageError,
+from parquedb.collection import Collection
+from parquedb.engine import Table
+from parquedb.engine.compaction import compact_collection
+from parquedb.engine.vacuum import vacuum_table
+from parquedb.model.entity import check_collection_name
+from parquedb.errors import (ConfigurationError, ErrorCode, ParqueDBError, QueryError, StorageError,
                      ValidationError)
-from .observability import HookRegistry
-from .storage import Storage, open_storage
-from .storage.fsspec_store import refuse_unless_conditional
-from .transaction import Transaction
+from parquedb.observability import HookRegistry
+from parquedb.storage import Storage, open_storage
+from parquedb.storage.fsspec_store import refuse_unless_conditional
+from parquedb.transaction import Transaction
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,7 +96,7 @@ class Database:
     # -- SQL -------------------------------------------------------------------------------
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> "pa.Table":
         """Read-only DuckDB SQL over every collection (a view of its current entities)."""
-        from .engine.sqlviews import run_user_sql
+        from parquedb.engine.sqlviews import run_user_sql
 
         def go() -> Any:
             with self._table.lock:
@@ -121,7 +121,7 @@ class Database:
     # -- maintenance ---------------------------------------------------------------------
     def compact(self, name: str | None = None, *, progress: bool | None = None) -> dict[str, Any]:
         """Merge inlined rows and small files into large sorted files (answers never change)."""
-        from .progress import progress_printer
+        from parquedb.support.progress import progress_printer
 
         def go() -> dict[str, Any]:
             names = [check_collection_name(name)] if name is not None else None
@@ -154,14 +154,14 @@ class Database:
         """Counters, rows, bytes and latency percentiles per operation, collection and storage
         request kind. The first call starts the database's collector (``PARQUEDB_METRICS=1``
         starts it at open); see docs/guides/observability.md."""
-        from .observability.metrics import database_metrics
+        from parquedb.observability.metrics import database_metrics
 
         return database_metrics(self)
 
     def health(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded"|"down", "storage": ..., "circuits": ...,
         "last_commit_age_seconds": ...}`` from one real storage request; never raises."""
-        from .observability.health import check_health
+        from parquedb.observability.health import check_health
 
         if self._closed:
             return check_health(self)

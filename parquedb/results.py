@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Iterator, overload
 
-from .errors import ErrorCode, QueryError
-from .values import decode_value, dumps, encode_value, loads
+from parquedb.errors import ErrorCode, QueryError
+from parquedb.model.values import decode_value, dumps, encode_value, loads
 
 
 class FindResult(Sequence):

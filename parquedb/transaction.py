@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from .engine import WriteBatch
-from .entity import check_collection_name, now_micros
-from .errors import CommitConflictError, ErrorCode, ValidationError
+from parquedb.engine import WriteBatch
+from parquedb.model.entity import check_collection_name, now_micros
+from parquedb.errors import CommitConflictError, ErrorCode, ValidationError
 
 if TYPE_CHECKING:
-    from .collection import Collection
-    from .database import Database
+    from parquedb.collection import Collection
+    from parquedb.database import Database
 
 
 class Transaction:
@@ -36,7 +36,7 @@ class Transaction:
         self._done = False
 
     def collection(self, name: str) -> "Collection":
-        from .collection import Collection
+        from parquedb.collection import Collection
 
         return Collection(self._db, check_collection_name(name), tx=self)
 

@@ -1,4 +1,4 @@
-"""Tests for parquedb.values: validation rules and the exact tagged JSON encoding."""
+"""Tests for parquedb.model.values: validation rules and the exact tagged JSON encoding."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parquedb.errors import ErrorCode, ValidationError
-from parquedb.values import (
+from parquedb.model.values import (
     MAX_DEPTH, decode_doc, decode_value, dumps, encode_doc, encode_value, loads,
     validate_document, validate_value,
 )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..entity import Row, ulid_range
-from .format import Event
-from .snapshot import View
+from parquedb.model.entity import Row, ulid_range
+from parquedb.engine.format import Event
+from parquedb.engine.snapshot import View
 
 
 class WriteBatch:

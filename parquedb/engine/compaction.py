@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..entity import Row, new_ulid
-from ..gcpause import gc_paused
-from .datafiles import ROW_GROUP_SIZE, parquet_options
-from ..values import dumps
-from .format import DATA_SCHEMA, data_key, rows_to_table
-from .shred import (ARROW_TYPES, FIELDS_META_KEY, field_types, mark_long_text,
+from parquedb.model.entity import Row, new_ulid
+from parquedb.support.gcpause import gc_paused
+from parquedb.engine.datafiles import ROW_GROUP_SIZE, parquet_options
+from parquedb.model.values import dumps
+from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
+from parquedb.engine.shred import (ARROW_TYPES, FIELDS_META_KEY, field_types, mark_long_text,
                     merge_field_types, shred_columns)
 
 TARGET_FILE_ROWS = 250_000
@@ -48,7 +48,7 @@ def compact_collection(table: Any, collection: str, *, full: bool = True,
                        progress: Progress | None = None) -> dict[str, Any]:
     """Compact one collection. ``full`` merges every data file; otherwise only inlined rows
     and small files. Returns statistics."""
-    from .table import Table  # noqa: F401 - type only
+    from parquedb.engine.table import Table  # noqa: F401 - type only
 
     s = table.settings
     with table.lock, gc_paused():

@@ -14,11 +14,11 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..entity import Row, new_ulid
-from ..storage import Storage
-from ..storage.rangefile import RangeFile
-from .shred import read_field_types, with_shredded
-from .format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
+from parquedb.model.entity import Row, new_ulid
+from parquedb.storage import Storage
+from parquedb.storage.rangefile import RangeFile
+from parquedb.engine.shred import read_field_types, with_shredded
+from parquedb.engine.format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
                      rows_to_table, table_to_events, table_to_rows)
 
 # small row groups: a point lookup decodes one row group, so its size bounds the lookup cost

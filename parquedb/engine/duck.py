@@ -19,10 +19,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..storage.duckfs import StoreFileSystem
-from .format import DATA_SCHEMA, rows_to_table
-from .shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
-from .snapshot import Snapshot
+from parquedb.storage.duckfs import StoreFileSystem
+from parquedb.engine.format import DATA_SCHEMA, rows_to_table
+from parquedb.engine.shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
+from parquedb.engine.snapshot import Snapshot
 
 _names = itertools.count(1)
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..entity import Row
-from ..errors import ErrorCode, StorageError
-from ..values import dumps, loads
+from parquedb.model.entity import Row
+from parquedb.errors import ErrorCode, StorageError
+from parquedb.model.values import dumps, loads
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "_parquedb.json"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .format import Event
-from .snapshot import Snapshot
+from parquedb.engine.format import Event
+from parquedb.engine.snapshot import Snapshot
 
 
 def entity_events(snap: Snapshot, collection: str, eid: str) -> list[Event]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from .datafiles import DataFiles
-from .state import CollectionState
+from parquedb.engine.datafiles import DataFiles
+from parquedb.engine.state import CollectionState
 
 INLINE = None  # location of a row inlined in the commit log
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..values import dumps, loads
-from .format import DATA_SCHEMA, TS
+from parquedb.model.values import dumps, loads
+from parquedb.engine.format import DATA_SCHEMA, TS
 
 FIELDS_META_KEY = b"parquedb.fields"
 

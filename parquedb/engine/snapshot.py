@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol
 
-from ..entity import Row
-from .datafiles import DataFiles
-from .index import INLINE, IdIndex
-from .state import CollectionState, TableState
+from parquedb.model.entity import Row
+from parquedb.engine.datafiles import DataFiles
+from parquedb.engine.index import INLINE, IdIndex
+from parquedb.engine.state import CollectionState, TableState
 
 
 class View(Protocol):

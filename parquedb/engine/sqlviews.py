@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ..errors import ErrorCode, QueryError
-from .duck import CurrentRows, quote, sql_str
+from parquedb.errors import ErrorCode, QueryError
+from parquedb.engine.duck import CurrentRows, quote, sql_str
 
 _SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt",
                 "deletedBy"]

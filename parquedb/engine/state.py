@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..entity import Row
-from ..values import dumps, loads
-from .format import FORMAT_VERSION, Commit, Event, FileInfo
+from parquedb.model.entity import Row
+from parquedb.model.values import dumps, loads
+from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
 
 
 @dataclass

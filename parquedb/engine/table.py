@@ -15,19 +15,19 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from ..entity import new_ulid, now_micros
-from ..errors import (CommitConflictError, ConfigurationError, ErrorCode, NotFoundError,
+from parquedb.model.entity import new_ulid, now_micros
+from parquedb.errors import (CommitConflictError, ConfigurationError, ErrorCode, NotFoundError,
                       StorageError)
-from ..storage import Storage
-from ..values import dumps, loads
-from .batch import WriteBatch
-from .datafiles import DataFiles, LRUCache
-from .format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, VACUUM_KEY,
+from parquedb.storage import Storage
+from parquedb.model.values import dumps, loads
+from parquedb.engine.batch import WriteBatch
+from parquedb.engine.datafiles import DataFiles, LRUCache
+from parquedb.engine.format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, VACUUM_KEY,
                      Commit,
                      checkpoint_key, log_key, seq_of_key)
-from .index import INLINE, read_ids
-from .snapshot import Snapshot
-from .state import TableState
+from parquedb.engine.index import INLINE, read_ids
+from parquedb.engine.snapshot import Snapshot
+from parquedb.engine.state import TableState
 
 log = logging.getLogger("parquedb.engine")
 
@@ -445,7 +445,7 @@ class Table:
             small = sum(1 for f in cs.files.values() if f.bytes < s.small_file_bytes)
             if (cs.inline_bytes > s.compact_inline_bytes or len(cs.rows) > s.compact_inline_rows
                     or len(cs.events) > s.compact_inline_rows or small > s.compact_small_files):
-                from .compaction import compact_collection
+                from parquedb.engine.compaction import compact_collection
 
                 try:
                     compact_collection(self, c, full=False)
@@ -519,7 +519,7 @@ class Table:
     def duck(self) -> Any:
         """The store's DuckDB connection (created on first use)."""
         if self._duck is None:
-            from .duck import Duck
+            from parquedb.engine.duck import Duck
 
             self._duck = Duck(self.storage, self.files)
         return self._duck

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..entity import now_micros
-from ..values import dumps, loads
-from .format import (CHECKPOINT_DIR, HINT_KEY, LOG_DIR, VACUUM_KEY, checkpoint_key, log_key,
+from parquedb.model.entity import now_micros
+from parquedb.model.values import dumps, loads
+from parquedb.engine.format import (CHECKPOINT_DIR, HINT_KEY, LOG_DIR, VACUUM_KEY, checkpoint_key, log_key,
                      seq_of_key)
 
 

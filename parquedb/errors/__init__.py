@@ -5,22 +5,22 @@ See ``docs/guides/errors.md``: the hierarchy, codes, context fields, the JSON wi
 :func:`is_retryable` and the HTTP mapping (:func:`http_status`, :func:`error_from_status`).
 """
 
-from .classes import (
+from parquedb.errors.classes import (
     AlreadyExistsError, AuthorizationError, CircuitOpenError, CollectionNotFoundError,
     CommitConflictError, ConfigurationError, ConflictError, EntityNotFoundError,
     InvalidFilterError, MVError, NetworkError, NotFoundError, ParqueDBError, PathTraversalError,
     QueryError, StorageError, TimeoutError, ValidationError, VersionConflictError, error_class,
 )
-from .codes import CATEGORIES, ErrorCode, category
-from .guards import (
+from parquedb.errors.codes import CATEGORIES, ErrorCode, category
+from parquedb.errors.guards import (
     RETRYABLE, is_already_exists_error, is_authorization_error, is_circuit_open_error,
     is_configuration_error, is_conflict_error, is_mv_error, is_network_error,
     is_not_found_error, is_parquedb_error, is_query_error, is_retryable, is_storage_error,
     is_timeout_error, is_validation_error, is_version_conflict_error,
 )
-from .http import error_from_status, http_status
-from .redact import redact, register_secret, register_secrets
-from .wire import error_from_dict, error_to_dict
+from parquedb.errors.http import error_from_status, http_status
+from parquedb.errors.redact import redact, register_secret, register_secrets
+from parquedb.errors.wire import error_from_dict, error_to_dict
 
 __all__ = [
     "AlreadyExistsError", "AuthorizationError", "CATEGORIES", "CircuitOpenError",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import builtins
 from typing import Any, ClassVar
 
-from .codes import ErrorCode
-from .redact import redact, redact_value
+from parquedb.errors.codes import ErrorCode
+from parquedb.errors.redact import redact, redact_value
 
 _REGISTRY: dict[str, type["ParqueDBError"]] = {}
 
@@ -91,14 +91,14 @@ class ParqueDBError(Exception):
     # -- wire format -------------------------------------------------------------------
     def to_dict(self, *, include_cause: bool = True, include_stack: bool = False) -> dict[str, Any]:
         """A JSON-safe dict: ``{"name", "code", "message", "context"[, "cause"][, "stack"]}``."""
-        from .wire import error_to_dict
+        from parquedb.errors.wire import error_to_dict
 
         return error_to_dict(self, include_cause=include_cause, include_stack=include_stack)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ParqueDBError":
         """Rebuild the error (same class, code, message, context and cause chain)."""
-        from .wire import error_from_dict
+        from parquedb.errors.wire import error_from_dict
 
         return error_from_dict(data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .classes import (
+from parquedb.errors.classes import (
     AlreadyExistsError, AuthorizationError, CircuitOpenError, CommitConflictError,
     ConfigurationError, ConflictError, MVError, NetworkError, NotFoundError, ParqueDBError,
     QueryError, StorageError, TimeoutError, ValidationError, VersionConflictError,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import classes as C
-from .codes import ErrorCode
+from parquedb.errors import classes as C
+from parquedb.errors.codes import ErrorCode
 
 # by code first (more precise than the class), then by class
 _BY_CODE: dict[ErrorCode, int] = {

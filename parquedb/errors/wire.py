@@ -20,9 +20,9 @@ import traceback
 from datetime import date, datetime
 from typing import Any
 
-from .classes import ParqueDBError, error_class
-from .codes import ErrorCode
-from .redact import redact
+from parquedb.errors.classes import ParqueDBError, error_class
+from parquedb.errors.codes import ErrorCode
+from parquedb.errors.redact import redact
 
 #: how many causes deep the wire format follows a chain (a cycle or a huge chain stops here)
 MAX_CAUSE_DEPTH = 16

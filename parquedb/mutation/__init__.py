@@ -5,9 +5,9 @@
 ``update_is_noop(before, after)`` tells whether it changed anything the database stores.
 """
 
-from .equality import strict_equal, update_is_noop
-from .operators import CompiledUpdate, apply_update, compile_update
-from .parse import OPERATORS, RESERVED_FIELDS, parse_update
+from parquedb.mutation.equality import strict_equal, update_is_noop
+from parquedb.mutation.operators import CompiledUpdate, apply_update, compile_update
+from parquedb.mutation.parse import OPERATORS, RESERVED_FIELDS, parse_update
 
 __all__ = [
     "OPERATORS", "RESERVED_FIELDS", "CompiledUpdate", "apply_update", "compile_update",

@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from ..errors import ErrorCode, ValidationError
-from ..query.paths import MISSING, get_path
+from parquedb.errors import ErrorCode, ValidationError
+from parquedb.model.paths import MISSING, get_path
 
 __all__ = ["MISSING", "MAX_BACKFILL", "DocTree", "list_index"]
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..errors import ErrorCode, ValidationError
-from ..query.order import bson_key, compare_values, sort_key
-from ..values import validate_value
-from .doctree import MISSING, DocTree
-from .equality import clone, is_number
-from .parse import PushSpec, Step, parse_update
+from parquedb.errors import ErrorCode, ValidationError
+from parquedb.query.order import bson_key, compare_values, sort_key
+from parquedb.model.values import validate_value
+from parquedb.mutation.doctree import MISSING, DocTree
+from parquedb.mutation.equality import clone, is_number
+from parquedb.mutation.parse import PushSpec, Step, parse_update
 
 __all__ = ["CompiledUpdate", "apply_update", "compile_update"]
 

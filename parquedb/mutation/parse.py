@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Final
 
-from ..entity import RESERVED_FIELDS as _SYSTEM_FIELDS
-from ..errors import ErrorCode, QueryError, ValidationError
-from ..query.matcher import compile_condition
-from ..query.order import normalize_sort
-from ..values import validate_value
-from .equality import is_number
+from parquedb.model.entity import RESERVED_FIELDS as _SYSTEM_FIELDS
+from parquedb.errors import ErrorCode, QueryError, ValidationError
+from parquedb.query.matcher import compile_condition
+from parquedb.query.order import normalize_sort
+from parquedb.model.values import validate_value
+from parquedb.mutation.equality import is_number
 
 __all__ = [
     "OPERATORS", "RESERVED_FIELDS", "PushSpec", "Step", "parse_path", "parse_update",

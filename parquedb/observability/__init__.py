@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .health import circuit_states, check_health
-from .hooks import (
+from parquedb.observability.health import circuit_states, check_health
+from parquedb.observability.hooks import (
     HOOK_METHODS, STORAGE_KINDS, HookRegistry, OperationContext, OperationResult,
     StorageContext, current_operation, global_hooks, note_read,
 )
-from .logs import JsonFormatter, LoggingHook, RedactingFilter, TextFormatter, configure_logging
-from .metrics import LatencyHistogram, MetricsCollector, database_metrics, enable_metrics
-from .prometheus import CONTENT_TYPE, prometheus_text
+from parquedb.observability.logs import JsonFormatter, LoggingHook, RedactingFilter, TextFormatter, configure_logging
+from parquedb.observability.metrics import LatencyHistogram, MetricsCollector, database_metrics, enable_metrics
+from parquedb.observability.prometheus import CONTENT_TYPE, prometheus_text
 
 __all__ = [
     "CONTENT_TYPE", "HOOK_METHODS", "STORAGE_KINDS", "HookRegistry", "JsonFormatter",
@@ -33,7 +33,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # OpenTelemetry is optional and imported only when asked for
     if name in ("OpenTelemetryHook", "instrument"):
-        from . import otel
+        from parquedb.observability import otel
 
         return getattr(otel, name)
     raise AttributeError(f"module 'parquedb.observability' has no attribute {name!r}")

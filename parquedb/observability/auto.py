@@ -19,8 +19,8 @@ import os
 import sys
 from typing import Any
 
-from ..errors.redact import register_secret, register_secrets
-from .hooks import HookRegistry
+from parquedb.errors.redact import register_secret, register_secrets
+from parquedb.observability.hooks import HookRegistry
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -46,19 +46,19 @@ def instrument_registry(registry: HookRegistry, storage: Any,
     env = os.environ if environ is None else environ
     harvest_secrets(storage)
     if env.get("PARQUEDB_METRICS", "").strip().lower() in _TRUE:
-        from .metrics import enable_metrics
+        from parquedb.observability.metrics import enable_metrics
 
         enable_metrics(registry)
     otel = env.get("PARQUEDB_OTEL", "").strip().lower()
     if otel not in _FALSE:
         forced = otel in _TRUE
         if forced or "opentelemetry.trace" in sys.modules or "opentelemetry.metrics" in sys.modules:
-            from .otel import OpenTelemetryHook, sdk_configured
+            from parquedb.observability.otel import OpenTelemetryHook, sdk_configured
 
             if registry.find(OpenTelemetryHook) is None and (forced or sdk_configured()):
                 registry.register(OpenTelemetryHook(force=forced))
     if logging.getLogger("parquedb.ops").isEnabledFor(logging.DEBUG):
-        from .logs import LoggingHook
+        from parquedb.observability.logs import LoggingHook
 
         if registry.find(LoggingHook) is None:
             registry.register(LoggingHook())

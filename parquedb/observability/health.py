@@ -22,10 +22,10 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors.redact import redact
+from parquedb.errors.redact import redact
 
 if TYPE_CHECKING:
-    from ..database import Database
+    from parquedb.database import Database
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
 #: a health probe slower than this (ms) makes the status "degraded"
@@ -60,7 +60,7 @@ def circuit_states(storage: Any) -> dict[str, dict[str, Any]]:
 
 
 def check_health(db: "Database", *, slow_ms: float = SLOW_MS) -> dict[str, Any]:
-    from ..engine.format import CONFIG_KEY
+    from parquedb.engine.format import CONFIG_KEY
 
     storage = db._storage
     checked = datetime.now(timezone.utc).isoformat()

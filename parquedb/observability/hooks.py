@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from ..storage import Storage
-    from .metrics import MetricsCollector
+    from parquedb.storage import Storage
+    from parquedb.observability.metrics import MetricsCollector
 
 log = logging.getLogger("parquedb.hooks")
 _op_ids = itertools.count(1)
@@ -368,7 +368,7 @@ class HookRegistry:
         :func:`parquedb.observability.auto.instrument_registry`)."""
         self._storage = storage
         try:
-            from .auto import instrument_registry
+            from parquedb.observability.auto import instrument_registry
 
             instrument_registry(self, storage)
         except Exception:  # instrumentation must never stop a database from opening
@@ -387,7 +387,7 @@ class HookRegistry:
 
     def circuits(self) -> dict[str, dict[str, Any]]:
         """Circuit-breaker states of the bound storage (empty when it has none)."""
-        from .health import circuit_states
+        from parquedb.observability.health import circuit_states
 
         return circuit_states(self._storage)
 

@@ -24,8 +24,8 @@ import sys
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from ..errors.redact import redact
-from .hooks import OperationContext, OperationResult, StorageContext
+from parquedb.errors.redact import redact
+from parquedb.observability.hooks import OperationContext, OperationResult, StorageContext
 
 logger = logging.getLogger("parquedb")
 logger.addHandler(logging.NullHandler())
@@ -196,7 +196,7 @@ class LoggingHook:
                     extra=extra)
 
     def _error(self, ctx: OperationContext, error: BaseException) -> None:
-        from ..errors import StorageError
+        from parquedb.errors import StorageError
 
         level = logging.WARNING if isinstance(error, StorageError) else self.error_level
         if not ops_log.isEnabledFor(level):

@@ -26,10 +26,10 @@ from bisect import bisect_left
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .hooks import STORAGE_KINDS, HookRegistry, OperationContext, OperationResult, StorageContext
+from parquedb.observability.hooks import STORAGE_KINDS, HookRegistry, OperationContext, OperationResult, StorageContext
 
 if TYPE_CHECKING:
-    from ..database import Database
+    from parquedb.database import Database
 
 #: upper bounds (seconds) of the latency buckets: 100 µs to 10 s
 DEFAULT_BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,

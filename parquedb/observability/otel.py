@@ -40,8 +40,8 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .hooks import HookRegistry, OperationContext, OperationResult, StorageContext, global_hooks
-from .metrics import DEFAULT_BUCKETS, error_code_of
+from parquedb.observability.hooks import HookRegistry, OperationContext, OperationResult, StorageContext, global_hooks
+from parquedb.observability.metrics import DEFAULT_BUCKETS, error_code_of
 
 _CIRCUIT_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 _PROXY_TRACER = {"ProxyTracerProvider", "NoOpTracerProvider", "_DefaultTracerProvider"}
@@ -51,7 +51,7 @@ _PROXY_METER = {"_ProxyMeterProvider", "ProxyMeterProvider", "NoOpMeterProvider"
 
 def _version() -> str:
     try:
-        from .. import __version__
+        from parquedb._version import __version__
 
         return __version__
     except Exception:  # pragma: no cover - during a partial import

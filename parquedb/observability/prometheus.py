@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .hooks import HookRegistry
-from .metrics import LatencyHistogram, MetricsCollector, enable_metrics, iter_series
+from parquedb.observability.hooks import HookRegistry
+from parquedb.observability.metrics import LatencyHistogram, MetricsCollector, enable_metrics, iter_series
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _CIRCUIT_VALUE = {"closed": 0, "half_open": 1, "open": 2}

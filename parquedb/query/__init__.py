@@ -4,10 +4,10 @@ Pure Python, no I/O. Everything compiles once (``compile_filter``, ``sort_key``,
 ``compile_projection``) into closures that the engine then runs over many documents.
 """
 
-from .matcher import Predicate, compile_condition, compile_filter
-from .order import bson_key, compare_values, normalize_sort, sort_key, type_rank, values_equal
-from .paths import MISSING, get_path, resolve, split_path
-from .projection import compile_projection
+from parquedb.query.matcher import Predicate, compile_condition, compile_filter
+from parquedb.query.order import bson_key, compare_values, normalize_sort, sort_key, type_rank, values_equal
+from parquedb.model.paths import MISSING, get_path, resolve, split_path
+from parquedb.query.projection import compile_projection
 
 __all__ = [
     "MISSING", "Predicate", "bson_key", "compare_values", "compile_condition", "compile_filter",

@@ -45,11 +45,11 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import ErrorCode, InvalidFilterError, QueryError
-from .matcher import _cmod, compile_filter
-from .order import bson_key, normalize_sort, sort_key
-from .paths import MISSING, split_path
-from .projection import compile_projection
+from parquedb.errors import ErrorCode, InvalidFilterError, QueryError
+from parquedb.query.matcher import _cmod, compile_filter
+from parquedb.query.order import bson_key, normalize_sort, sort_key
+from parquedb.model.paths import MISSING, split_path
+from parquedb.query.projection import compile_projection
 
 __all__ = ["compile_expression", "compile_pipeline", "run_pipeline"]
 

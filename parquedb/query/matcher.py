@@ -35,9 +35,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple
 
-from ..errors import InvalidFilterError
-from .order import bson_key
-from .paths import MISSING, Pinned, _indexes, resolve_parts, split_path
+from parquedb.errors import InvalidFilterError
+from parquedb.query.order import bson_key
+from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 
 __all__ = ["Predicate", "compile_condition", "compile_filter"]
 

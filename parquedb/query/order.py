@@ -25,8 +25,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
-from ..errors import ErrorCode, QueryError
-from .paths import MISSING, Pinned, _indexes, resolve_parts, split_path
+from parquedb.errors import ErrorCode, QueryError
+from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 
 __all__ = [
     "bson_key", "compare_values", "normalize_sort", "sort_key", "type_rank", "values_equal",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from ..errors import ErrorCode, QueryError
-from .paths import MISSING, split_path
+from parquedb.errors import ErrorCode, QueryError
+from parquedb.model.paths import MISSING, split_path
 
 __all__ = ["compile_projection"]
 

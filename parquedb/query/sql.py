@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ..engine.duck import quote
+from parquedb.engine.duck import quote
 
 _PY = {"string": (str,), "int64": (int,), "double": (float,), "bool": (bool,),
        "timestamp": (datetime,)}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigurationError, ErrorCode
-from .base import FileMeta, Storage
-from .fsspec_store import FsspecStorage
-from .local import LocalStorage
-from .memory import MemoryStorage
-from .paths import check_key, join
+from parquedb.errors import ConfigurationError, ErrorCode
+from parquedb.storage.base import FileMeta, Storage
+from parquedb.storage.fsspec_store import FsspecStorage
+from parquedb.storage.local import LocalStorage
+from parquedb.storage.memory import MemoryStorage
+from parquedb.storage.paths import check_key, join
 
 
 def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Storage:
@@ -25,7 +25,7 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
         check_key(name.replace("/", "_"))
         return MemoryStorage(name)
     if scheme in ("s3", "s3a", "r2"):
-        from .s3 import open_s3
+        from parquedb.storage.s3 import open_s3
 
         return open_s3(scheme, rest, opts)
     raise ConfigurationError(f"unsupported storage scheme {scheme!r}", scheme=scheme)

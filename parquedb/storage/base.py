@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import ParqueDBError
-from .classify import storage_error
-from .paths import check_key
-from .resilience import Resilience
+from parquedb.errors import ParqueDBError
+from parquedb.storage.classify import storage_error
+from parquedb.storage.paths import check_key
+from parquedb.storage.resilience import Resilience
 
 # observer(kind, key, nbytes, seconds, error) — set by the observability layer; None = fast path
 Observer = Callable[[str, str, int, float, BaseException | None], None]

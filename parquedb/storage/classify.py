@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import AuthorizationError, NetworkError, ParqueDBError, StorageError
+from parquedb.errors import AuthorizationError, NetworkError, ParqueDBError, StorageError
 
 #: error codes of S3-compatible servers that mean "try again"
 TRANSIENT_CODES = frozenset({

@@ -23,7 +23,7 @@ from typing import Any
 
 from fsspec.spec import AbstractFileSystem
 
-from .rangefile import BlockCache, RangeFile
+from parquedb.storage.rangefile import BlockCache, RangeFile
 
 _ids = itertools.count(1)
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .base import FileMeta, Storage
+from parquedb.storage.base import FileMeta, Storage
 
 
 def _default_error(kind: str, key: str) -> BaseException:

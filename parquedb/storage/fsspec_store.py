@@ -15,10 +15,10 @@ import secrets
 import threading
 from typing import Any
 
-from ..errors import AuthorizationError, ConfigurationError, ErrorCode
-from .base import FileMeta, Storage
-from .classify import http_status
-from .paths import check_key
+from parquedb.errors import AuthorizationError, ConfigurationError, ErrorCode
+from parquedb.storage.base import FileMeta, Storage
+from parquedb.storage.classify import http_status
+from parquedb.storage.paths import check_key
 
 
 def _precondition_failed(e: OSError) -> bool:

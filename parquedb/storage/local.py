@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 
-from .base import FileMeta, Storage
-from .paths import check_key
+from parquedb.storage.base import FileMeta, Storage
+from parquedb.storage.paths import check_key
 
 
 def _fsync_dir(path: str) -> None:

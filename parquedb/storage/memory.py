@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from .base import FileMeta, Storage
+from parquedb.storage.base import FileMeta, Storage
 
 _STORES: dict[str, dict[str, tuple[bytes, float]]] = {}
 _LOCK = threading.Lock()

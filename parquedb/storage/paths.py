@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import PathTraversalError
+from parquedb.errors import PathTraversalError
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=\-]*$")
 

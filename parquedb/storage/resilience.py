@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import pybreaker
 
-from ..errors import CircuitOpenError, NetworkError, ParqueDBError
-from .classify import is_transient, storage_error
+from parquedb.errors import CircuitOpenError, NetworkError, ParqueDBError
+from parquedb.storage.classify import is_transient, storage_error
 
 log = logging.getLogger("parquedb.storage")
 

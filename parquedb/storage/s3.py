@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigurationError, ErrorCode
-from .fsspec_store import FsspecStorage
-from .resilience import BreakerPolicy, Resilience, RetryPolicy
+from parquedb.errors import ConfigurationError, ErrorCode
+from parquedb.storage.fsspec_store import FsspecStorage
+from parquedb.storage.resilience import BreakerPolicy, Resilience, RetryPolicy
 
 def _number(opts: dict[str, Any], name: str, default: float, *, minimum: float = 0) -> float:
     value = opts.pop(name, default)

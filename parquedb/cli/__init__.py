@@ -14,8 +14,8 @@ import sys
 from datetime import timedelta
 from typing import Any, Sequence
 
-from .database import connect
-from .errors import ParqueDBError
+from parquedb.database import connect
+from parquedb.errors import ParqueDBError
 
 
 def _print_json(value: Any) -> None:
@@ -82,5 +82,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

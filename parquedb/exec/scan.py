@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .engine.duck import CurrentRows, quote
-from .engine.format import DATA_SCHEMA, table_to_rows
-from .engine.snapshot import Snapshot
-from .entity import Row
-from .query.sql import translate
+from parquedb.engine.duck import CurrentRows, quote
+from parquedb.engine.format import DATA_SCHEMA, table_to_rows
+from parquedb.engine.snapshot import Snapshot
+from parquedb.model.entity import Row
+from parquedb.query.sql import translate
 
 _PUSH_SORT_KINDS = {"string", "int64", "bool", "timestamp"}
 _COLS = ", ".join(quote(c) for c in DATA_SCHEMA.names)

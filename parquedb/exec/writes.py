@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .engine import Event, WriteBatch
-from .entity import RESERVED_FIELDS, Row, check_actor, check_name, local_id, new_ulid, type_name
-from .errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
-from .mutation import apply_update, update_is_noop
-from .values import encode_doc, validate_document, validate_value
-from .entity import micros_to_datetime
+from parquedb.engine import Event, WriteBatch
+from parquedb.model.entity import RESERVED_FIELDS, Row, check_actor, check_name, local_id, new_ulid, type_name
+from parquedb.errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
+from parquedb.mutation import apply_update, update_is_noop
+from parquedb.model.values import encode_doc, validate_document, validate_value
+from parquedb.model.entity import micros_to_datetime
 
 
 class PreparedDoc:

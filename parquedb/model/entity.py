@@ -14,8 +14,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .errors import ErrorCode, ValidationError
-from .values import decode_doc
+from parquedb.errors import ErrorCode, ValidationError
+from parquedb.model.values import decode_doc
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ErrorCode, ValidationError
+from parquedb.errors import ErrorCode, ValidationError
 
 __all__ = [
     "MAX_DEPTH", "decode_doc", "decode_value", "dumps", "encode_doc", "encode_value", "loads",

@@ -1,0 +1,7 @@
+"""``python -m parquedb``: the same as the ``parquedb`` command."""
+
+import sys
+
+from parquedb.cli import main
+
+sys.exit(main())
