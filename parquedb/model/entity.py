@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from parquedb.errors import ErrorCode, ValidationError
-from parquedb.model.values import decode_doc
+from parquedb.model.values import datetime_to_micros, decode_doc
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -37,13 +37,6 @@ def now_micros() -> int:
 
 def micros_to_datetime(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-def datetime_to_micros(dt: datetime) -> int:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 # -- ULIDs --------------------------------------------------------------------------------

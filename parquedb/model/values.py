@@ -203,7 +203,7 @@ def validate_document(doc: dict, path: str = "") -> dict:
 
 
 # -- encoding -----------------------------------------------------------------------------------
-def _micros(dt: datetime) -> int:
+def datetime_to_micros(dt: datetime) -> int:
     """Exact integer microseconds since the epoch (no float rounding); naive means UTC."""
     if dt.tzinfo is not _UTC and dt.utcoffset() is None:
         dt = dt.replace(tzinfo=_UTC)
@@ -226,7 +226,7 @@ def encode_value(value: Any) -> Any:
     if t is bytes:
         return {"$b": b64encode(value).decode("ascii")}
     if t is datetime:
-        return {"$d": _micros(value)}
+        return {"$d": datetime_to_micros(value)}
     if value is None or t is str or t is int or t is bool:
         return value
     raise ValidationError(f"cannot encode {t.__qualname__}", code=ErrorCode.INVALID_TYPE)
@@ -236,7 +236,7 @@ def _default(value: Any) -> Any:
     """orjson's hook for the types it cannot (or must not) write itself."""
     t = type(value)
     if t is datetime:
-        return {"$d": _micros(value)}
+        return {"$d": datetime_to_micros(value)}
     if t is bytes:
         return {"$b": b64encode(value).decode("ascii")}
     raise TypeError(f"cannot encode {t.__qualname__}")

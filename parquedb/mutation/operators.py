@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from parquedb.errors import ErrorCode, ValidationError
-from parquedb.query.order import bson_key, compare_values, sort_key
+from parquedb.model.bson import bson_key, compare_values
+from parquedb.query.order import sort_key
 from parquedb.model.values import validate_value
 from parquedb.mutation.doctree import MISSING, DocTree
 from parquedb.mutation.equality import clone, is_number

@@ -47,7 +47,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from parquedb.errors import ErrorCode, InvalidFilterError, QueryError
 from parquedb.query.matcher import _cmod, compile_filter
-from parquedb.query.order import bson_key, normalize_sort, sort_key
+from parquedb.model.bson import as_utc, bson_key, type_name
+from parquedb.query.order import normalize_sort, sort_key
 from parquedb.model.paths import MISSING, split_path
 from parquedb.query.projection import compile_projection
 
@@ -69,42 +70,6 @@ class _Bad(Exception):
 # =============================================================================================
 # small helpers
 # =============================================================================================
-def _tname(v: Any) -> str:
-    """MongoDB's name for the type of ``v`` (what ``$type`` returns)."""
-    if v is MISSING:
-        return "missing"
-    if v is None:
-        return "null"
-    t = type(v)
-    if t is bool:
-        return "bool"
-    if t is int:
-        return "int" if -(2**31) <= v < 2**31 else "long"
-    if t is float:
-        return "double"
-    if t is str:
-        return "string"
-    if isinstance(v, dict):
-        return "object"
-    if isinstance(v, (list, tuple)):
-        return "array"
-    if isinstance(v, (bytes, bytearray)):
-        return "binData"
-    if isinstance(v, datetime):
-        return "date"
-    if isinstance(v, re.Pattern):
-        return "regex"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "long"
-    if isinstance(v, float):
-        return "double"
-    if isinstance(v, str):
-        return "string"
-    return type(v).__name__
-
-
 def _is_num(v: Any) -> bool:
     t = type(v)
     return t is int or t is float
@@ -119,10 +84,6 @@ def _num_out(x: Any) -> Any:
     if type(x) is int and not (_INT64_MIN <= x <= _INT64_MAX):
         return float(x)
     return x
-
-
-def _as_utc(d: datetime) -> datetime:
-    return d if d.tzinfo is not None else d.replace(tzinfo=_UTC)
 
 
 def _truthy(v: Any) -> bool:
@@ -396,7 +357,7 @@ def _literal_value(value: Any) -> Any:
     if value is None or t in (bool, int, float, str, bytes):
         return value
     if t is datetime:
-        return _as_utc(value)
+        return as_utc(value)
     if t is list or t is tuple:
         return [_literal_value(v) for v in value]
     if t is dict:
@@ -412,7 +373,7 @@ def _literal_value(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, datetime):
-        return _as_utc(value)
+        return as_utc(value)
     if isinstance(value, (list, tuple)):
         return [_literal_value(v) for v in value]
     if isinstance(value, dict):
@@ -552,7 +513,7 @@ def _op_add(op: str, arg: Any) -> Expr:
                     raise _Bad("$add takes at most one date")
                 date = v
             else:
-                raise _Bad(f"$add only supports numeric or date types, not {_tname(v)}")
+                raise _Bad(f"$add only supports numeric or date types, not {type_name(v)}")
         if null:
             return None
         if date is not None:
@@ -564,7 +525,7 @@ def _op_add(op: str, arg: Any) -> Expr:
 
 def _date_plus(date: datetime, millis: Any, op: str) -> datetime:
     try:
-        return _as_utc(date) + timedelta(milliseconds=millis)
+        return as_utc(date) + timedelta(milliseconds=millis)
     except (OverflowError, ValueError) as e:
         raise _Bad(f"{op}: date out of range ({e})") from None
 
@@ -580,11 +541,11 @@ def _op_subtract(op: str, arg: Any) -> Expr:
             return _num_out(a - b)
         if isinstance(a, datetime):
             if isinstance(b, datetime):
-                ms = (_as_utc(a) - _as_utc(b)) / timedelta(milliseconds=1)
+                ms = (as_utc(a) - as_utc(b)) / timedelta(milliseconds=1)
                 return int(ms) if ms.is_integer() else ms
             if _is_num(b):
                 return _date_plus(a, -b, "$subtract")
-        raise _Bad(f"$subtract cannot subtract {_tname(b)} from {_tname(a)}")
+        raise _Bad(f"$subtract cannot subtract {type_name(b)} from {type_name(a)}")
 
     return subtract
 
@@ -602,7 +563,7 @@ def _op_multiply(op: str, arg: Any) -> Expr:
             elif _is_num(v):
                 product *= v
             else:
-                raise _Bad(f"$multiply only supports numeric types, not {_tname(v)}")
+                raise _Bad(f"$multiply only supports numeric types, not {type_name(v)}")
         return None if null else _num_out(product)
 
     return multiply
@@ -613,7 +574,7 @@ def _two_numbers(op: str, fa: Expr, fb: Expr, doc: dict) -> tuple[Any, Any] | No
     if _nullish(a) or _nullish(b):
         return None
     if not (_is_num(a) and _is_num(b)):
-        raise _Bad(f"{op} only supports numeric types, not {_tname(a)} and {_tname(b)}")
+        raise _Bad(f"{op} only supports numeric types, not {type_name(a)} and {type_name(b)}")
     return a, b
 
 
@@ -657,7 +618,7 @@ def _op_abs(op: str, arg: Any) -> Expr:
         if _nullish(v):
             return None
         if not _is_num(v):
-            raise _Bad(f"$abs only supports numeric types, not {_tname(v)}")
+            raise _Bad(f"$abs only supports numeric types, not {type_name(v)}")
         return _num_out(abs(v))
 
     return absolute
@@ -677,7 +638,7 @@ def _op_concat(op: str, arg: Any) -> Expr:
             elif type(v) is str:
                 parts.append(v)
             else:
-                raise _Bad(f"$concat only supports strings, not {_tname(v)}")
+                raise _Bad(f"$concat only supports strings, not {type_name(v)}")
         return None if null else "".join(parts)
 
     return concat
@@ -695,8 +656,8 @@ def _to_string(op: str, v: Any) -> str:
         return repr(v) if math.isfinite(v) else {"inf": "Infinity", "-inf": "-Infinity"}.get(
             repr(v), "NaN")
     if isinstance(v, datetime):
-        return _format_date(_DEFAULT_DATE_FORMAT, _as_utc(v))
-    raise _Bad(f"{op} cannot convert {_tname(v)} to a string")
+        return _format_date(_DEFAULT_DATE_FORMAT, as_utc(v))
+    raise _Bad(f"{op} cannot convert {type_name(v)} to a string")
 
 
 def _op_case(op: str, arg: Any) -> Expr:
@@ -787,7 +748,7 @@ def _op_size(op: str, arg: Any) -> Expr:
     def size(doc: dict) -> int:
         v = f(doc)
         if not isinstance(v, list):
-            raise _Bad(f"the argument to $size must be an array, not {_tname(v)}")
+            raise _Bad(f"the argument to $size must be an array, not {type_name(v)}")
         return len(v)
 
     return size
@@ -801,7 +762,7 @@ def _op_array_elem_at(op: str, arg: Any) -> Expr:
         if _nullish(a) or _nullish(i):
             return None
         if not isinstance(a, list):
-            raise _Bad(f"$arrayElemAt's first argument must be an array, not {_tname(a)}")
+            raise _Bad(f"$arrayElemAt's first argument must be an array, not {type_name(a)}")
         if not (_is_num(i) and math.isfinite(i) and i == int(i)):
             raise _Bad(f"$arrayElemAt's second argument must be a whole number, not {i!r}")
         i = int(i)
@@ -818,7 +779,7 @@ def _op_in(op: str, arg: Any) -> Expr:
     def in_(doc: dict) -> bool:
         v, a = fv(doc), fa(doc)
         if not isinstance(a, list):
-            raise _Bad(f"$in needs an array as its second argument, not {_tname(a)}")
+            raise _Bad(f"$in needs an array as its second argument, not {type_name(a)}")
         k = _ekey(v)
         return any(bson_key(e) == k for e in a)
 
@@ -827,7 +788,7 @@ def _op_in(op: str, arg: Any) -> Expr:
 
 def _op_type(op: str, arg: Any) -> Expr:
     (f,) = _args(op, arg, 1, 1)
-    return lambda doc: _tname(f(doc))
+    return lambda doc: type_name(f(doc))
 
 
 def _op_reduce(op: str, arg: Any) -> Expr:
@@ -883,14 +844,14 @@ def _date_getter(op: str, date: Expr, tz: Expr | None) -> Callable[[dict], datet
         if v is None or v is MISSING:
             return None
         if not isinstance(v, datetime):
-            raise _Bad(f"{op} needs a date, not {_tname(v)}")
-        v = _as_utc(v)
+            raise _Bad(f"{op} needs a date, not {type_name(v)}")
+        v = as_utc(v)
         if tz is not None:
             z = tz(doc)
             if z is None or z is MISSING:
                 return None
             if type(z) is not str:
-                raise _Bad(f"{op}: timezone must be a string, not {_tname(z)}")
+                raise _Bad(f"{op}: timezone must be a string, not {type_name(z)}")
             v = v.astimezone(_zone(z))
         return v
 
@@ -1244,7 +1205,7 @@ def _replace_root(expr: Expr) -> Stage:
     def apply(doc: dict) -> dict:
         v = expr(doc)
         if not isinstance(v, dict):
-            raise _Bad(f"the new root must evaluate to an object, not {_tname(v)}")
+            raise _Bad(f"the new root must evaluate to an object, not {type_name(v)}")
         return dict(v)
 
     return lambda it: map(apply, it)

@@ -32,18 +32,16 @@ from __future__ import annotations
 import math
 import operator
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, NamedTuple
 
 from parquedb.errors import InvalidFilterError
-from parquedb.query.order import bson_key
+from parquedb.model.bson import TYPE_ALIASES, TYPE_CODES, as_utc, bson_key
 from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 
 __all__ = ["Predicate", "compile_condition", "compile_filter"]
 
 Predicate = Callable[[dict], bool]
-_UTC = timezone.utc
-_NoneType = type(None)
 _LOGICAL = frozenset({"$and", "$or", "$nor", "$comment"})
 _TOP_FIELDS = frozenset({"$id", "$type"})
 
@@ -164,7 +162,7 @@ def _norm(value: Any, field: str | None) -> Any:
     if t is str or t is int or t is float or t is bool or value is None or t is bytes:
         return value
     if t is datetime:
-        return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
+        return as_utc(value)
     if t is list or t is tuple:
         return [_norm(v, field) for v in value]
     if t is dict:
@@ -310,7 +308,7 @@ def _comparison(op: str) -> Callable[[Any, str, dict], _Test]:
             return _leaf(lambda v: type(v) is ta and pyop(v, arg))
         if ta is datetime:
             return _leaf(lambda v: type(v) is datetime and pyop(
-                v if v.tzinfo is not None else v.replace(tzinfo=_UTC), arg))
+                as_utc(v), arg))
         if ta is bytes:
             ref = (len(arg), arg)
             return _leaf(lambda v: type(v) is bytes and pyop((len(v), v), ref))
@@ -388,28 +386,13 @@ def _op_exists(arg: Any, field: str, ops: dict) -> _Test:
     return _EXISTS if arg else _negate(_EXISTS)
 
 
-_TYPE_ALIASES: dict[str, tuple[type, ...]] = {
-    "double": (float,), "string": (str,), "object": (dict,), "array": (list,),
-    "binData": (bytes,), "undefined": (), "objectId": (), "bool": (bool,), "date": (datetime,),
-    "null": (_NoneType,), "regex": (re.Pattern,), "dbPointer": (), "javascript": (),
-    "symbol": (), "javascriptWithScope": (), "int": (int,), "timestamp": (), "long": (int,),
-    "decimal": (), "minKey": (), "maxKey": (), "number": (int, float),
-}
-_TYPE_CODES = {
-    1: "double", 2: "string", 3: "object", 4: "array", 5: "binData", 6: "undefined",
-    7: "objectId", 8: "bool", 9: "date", 10: "null", 11: "regex", 12: "dbPointer",
-    13: "javascript", 14: "symbol", 15: "javascriptWithScope", 16: "int", 17: "timestamp",
-    18: "long", 19: "decimal", -1: "minKey", 127: "maxKey",
-}
-
-
 def _type_alias(alias: Any, field: str) -> tuple[type, ...]:
     if type(alias) is str:
-        if alias in _TYPE_ALIASES:
-            return _TYPE_ALIASES[alias]
+        if alias in TYPE_ALIASES:
+            return TYPE_ALIASES[alias]
     elif (type(alias) in (int, float) and math.isfinite(alias) and alias == int(alias)
-          and int(alias) in _TYPE_CODES):
-        return _TYPE_ALIASES[_TYPE_CODES[int(alias)]]
+          and int(alias) in TYPE_CODES):
+        return TYPE_ALIASES[TYPE_CODES[int(alias)]]
     raise _error(f"$type: unknown type {alias!r}", field)
 
 
