@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from datetime import timedelta
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_PATH = "parquedb-data"
+log = logging.getLogger("parquedb")
 
 
 class Database:
@@ -46,6 +48,7 @@ class Database:
         self._storage = storage if storage is not None else open_storage(uri, storage_options)
         try:
             self.hooks.bind(self._storage)  # storage requests -> hooks (observer only when active)
+            _instrument(self.hooks, self._storage)
             if getattr(self._storage, "check_conditional_writes", False):
                 refuse_unless_conditional(self._storage)
             self.uri = self._storage.uri
@@ -161,11 +164,19 @@ class Database:
     def health(self) -> dict[str, Any]:
         """``{"status": "ok"|"degraded"|"down", "storage": ..., "circuits": ...,
         "last_commit_age_seconds": ...}`` from one real storage request; never raises."""
+        from parquedb.engine.format import CONFIG_KEY
         from parquedb.observability.health import check_health
 
-        if self._closed:
-            return check_health(self)
-        return self._run("query", "health", None, lambda: check_health(self))
+        def last_commit_ts() -> int | None:
+            with self._table.lock:
+                self._table.refresh()
+                state = self._table.snapshot.state
+            return state.ts if state.seq else None
+
+        def go() -> dict[str, Any]:
+            return check_health(self._storage, uri=self.uri, probe_key=CONFIG_KEY,
+                                closed=self._closed, last_commit_ts=last_commit_ts)
+        return go() if self._closed else self._run("query", "health", None, go)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -181,6 +192,17 @@ class Database:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _instrument(hooks: HookRegistry, storage: Storage) -> None:
+    """What a database sets up by itself when it opens (metrics, OpenTelemetry, logging, by the
+    environment): never a reason for the open to fail."""
+    from parquedb.observability.auto import instrument_registry
+
+    try:
+        instrument_registry(hooks, storage)
+    except Exception:
+        log.warning("automatic instrumentation failed", exc_info=True)
 
 
 _PROTOCOL_ERRORS = (AttributeError, KeyError, IndexError, TypeError)

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from parquedb.storage.duckfs import StoreFileSystem
+from parquedb.support.sqltext import quote, sql_str
 from parquedb.engine.format import DATA_SCHEMA, rows_to_table
 from parquedb.engine.shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
 from parquedb.engine.snapshot import Snapshot
@@ -29,14 +30,6 @@ _names = itertools.count(1)
 SYSTEM_TYPES = {"$id": "string", "$type": "string", "version": "int64",
                 "createdAt": "timestamp", "updatedAt": "timestamp", "deletedAt": "timestamp",
                 "createdBy": "string", "updatedBy": "string", "deletedBy": "string"}
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class _QueryLock:

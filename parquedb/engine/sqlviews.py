@@ -13,7 +13,8 @@ import duckdb
 import pyarrow as pa
 
 from parquedb.errors import ErrorCode, QueryError
-from parquedb.engine.duck import CurrentRows, quote, sql_str
+from parquedb.engine.duck import CurrentRows
+from parquedb.support.sqltext import quote
 
 _SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt",
                 "deletedBy"]
@@ -82,4 +83,4 @@ def run_user_sql(table: Any, query: Any, params: Any = None) -> pa.Table:
             rel.release()
 
 
-__all__ = ["run_user_sql", "sql_str", "view_sql"]
+__all__ = ["run_user_sql", "view_sql"]

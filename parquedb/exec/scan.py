@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from parquedb.engine.duck import CurrentRows, quote
+from parquedb.engine.duck import CurrentRows
+from parquedb.support.sqltext import quote
 from parquedb.engine.format import DATA_SCHEMA, table_to_rows
 from parquedb.engine.snapshot import Snapshot
 from parquedb.model.entity import Row

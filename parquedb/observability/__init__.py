@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from parquedb.observability.health import circuit_states, check_health
+from parquedb.observability.circuits import circuit_states
+from parquedb.observability.health import check_health
 from parquedb.observability.hooks import (
     HOOK_METHODS, STORAGE_KINDS, HookRegistry, OperationContext, OperationResult,
     StorageContext, current_operation, global_hooks, note_read,

@@ -11,7 +11,7 @@ commit this process knows of.
 ``down``: the storage request failed, or the database is closed. ``degraded``: the request
 worked but a circuit is not closed, or the request took longer than ``slow_ms``.
 
-Circuits come from the storage: a storage with a ``circuits()`` method returning
+Circuits come from the storage (see :mod:`.circuits`): a storage with a ``circuits()`` method returning
 ``{name: {"state": "closed" | "open" | "half_open", ...}}`` (or ``{name: "closed"}``) is
 reported as is; a storage without breakers reports ``{}``.
 """
@@ -20,62 +20,34 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from parquedb.errors.redact import redact
 
-if TYPE_CHECKING:
-    from parquedb.database import Database
+from parquedb.observability.circuits import circuit_states
 
-CIRCUIT_STATES = ("closed", "half_open", "open")
 #: a health probe slower than this (ms) makes the status "degraded"
 SLOW_MS = 2000.0
 
 
-def _norm_state(value: Any) -> str:
-    s = str(getattr(value, "name", value) or "closed").lower().replace("-", "_")
-    return s if s in CIRCUIT_STATES else ("half_open" if "half" in s else s)
-
-
-def circuit_states(storage: Any) -> dict[str, dict[str, Any]]:
-    """``{name: {"state": ..., ...}}`` of the storage's circuit breakers ({} without any)."""
-    if storage is None:
-        return {}
-    fn = getattr(storage, "circuits", None)
-    if not callable(fn):
-        return {}
-    try:
-        raw = fn() or {}
-    except Exception:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for name, info in dict(raw).items():
-        if isinstance(info, dict):
-            d = dict(info)
-            d["state"] = _norm_state(d.get("state"))
-        else:
-            d = {"state": _norm_state(info)}
-        out[str(name)] = d
-    return out
-
-
-def check_health(db: "Database", *, slow_ms: float = SLOW_MS) -> dict[str, Any]:
-    from parquedb.engine.format import CONFIG_KEY
-
-    storage = db._storage
+def check_health(storage: Any, *, uri: str, probe_key: str, closed: bool,
+                 last_commit_ts: Callable[[], int | None],
+                 slow_ms: float = SLOW_MS) -> dict[str, Any]:
+    """Health of a store: GET ``probe_key`` (a small object every store has), the circuits,
+    and the age of the newest commit (``last_commit_ts()``: microseconds, or None)."""
     checked = datetime.now(timezone.utc).isoformat()
-    info: dict[str, Any] = {"ok": False, "uri": redact(str(db.uri)),
+    info: dict[str, Any] = {"ok": False, "uri": redact(str(uri)),
                             "backend": type(storage).__name__,
-                            "request": f"GET {CONFIG_KEY}", "latency_ms": None, "error": None}
+                            "request": f"GET {probe_key}", "latency_ms": None, "error": None}
     circuits = circuit_states(storage)
-    if getattr(db, "_closed", False):
+    if closed:
         info["error"] = {"code": "DATABASE_CLOSED", "message": "the database is closed"}
         return {"status": "down", "checked_at": checked, "storage": info,
                 "circuits": circuits, "last_commit_age_seconds": None}
 
     t0 = time.perf_counter()
     try:
-        storage.get(CONFIG_KEY)
+        storage.get(probe_key)
         info["ok"] = True
     except Exception as e:  # health reports, never raises for a sick store
         info["error"] = {"code": getattr(getattr(e, "code", None), "value", type(e).__name__),
@@ -83,14 +55,11 @@ def check_health(db: "Database", *, slow_ms: float = SLOW_MS) -> dict[str, Any]:
     info["latency_ms"] = round((time.perf_counter() - t0) * 1000.0, 3)
 
     age = None
-    table = db._table
     if info["ok"]:
         try:
-            with table.lock:
-                table.refresh()
-                state = table.snapshot.state
-            if state.seq:
-                age = max(0.0, round(time.time() - state.ts / 1e6, 3))
+            ts = last_commit_ts()
+            if ts is not None:
+                age = max(0.0, round(time.time() - ts / 1e6, 3))
         except Exception:  # the probe above already says whether the store answers
             pass
 

@@ -363,16 +363,9 @@ class HookRegistry:
     # -- the storage seam ----------------------------------------------------------------
     def bind(self, storage: "Storage") -> None:
         """Report ``storage``'s requests to this registry's hooks (the database calls this once,
-        right after opening its storage). Also registers the credentials of the storage's
-        options for redaction and applies the automatic instrumentation (see
+        right after opening its storage, then applies the automatic instrumentation of
         :func:`parquedb.observability.auto.instrument_registry`)."""
         self._storage = storage
-        try:
-            from parquedb.observability.auto import instrument_registry
-
-            instrument_registry(self, storage)
-        except Exception:  # instrumentation must never stop a database from opening
-            log.warning("automatic instrumentation failed", exc_info=True)
         with self._lock:
             self._sync_storage()
 
@@ -387,7 +380,7 @@ class HookRegistry:
 
     def circuits(self) -> dict[str, dict[str, Any]]:
         """Circuit-breaker states of the bound storage (empty when it has none)."""
-        from parquedb.observability.health import circuit_states
+        from parquedb.observability.circuits import circuit_states
 
         return circuit_states(self._storage)
 

@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from parquedb.observability.hooks import STORAGE_KINDS, HookRegistry, OperationContext, OperationResult, StorageContext
 
-if TYPE_CHECKING:
-    from parquedb.database import Database
 
 #: upper bounds (seconds) of the latency buckets: 100 µs to 10 s
 DEFAULT_BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -324,8 +322,9 @@ def enable_metrics(registry: HookRegistry) -> MetricsCollector:
         return col
 
 
-def database_metrics(db: "Database") -> dict[str, Any]:
-    """What ``db.metrics()`` returns: the collector's snapshot plus hook errors and circuits."""
+def database_metrics(db: Any) -> dict[str, Any]:
+    """What ``db.metrics()`` returns: the collector's snapshot of ``db.hooks``, plus hook errors
+    and the circuits of the storage the registry is bound to."""
     registry: HookRegistry = db.hooks
     col = enable_metrics(registry)
     snap = col.snapshot()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from parquedb.engine.duck import quote
+from parquedb.support.sqltext import quote
 
 _PY = {"string": (str,), "int64": (int,), "double": (float,), "bool": (bool,),
        "timestamp": (datetime,)}
