@@ -1,68 +1,59 @@
-"""Collection: the document API. Turns each call into a query over a view or a write plan.
+"""Collection: the document API. Each call becomes a read plan or a write plan on a session.
 
-A collection reads from a *view*: the database's newest snapshot, an older snapshot for
-``as_of``, or a transaction's staged writes over the snapshot. Writes are plans (see
-:mod:`parquedb.writes`) committed at once, or staged in a transaction.
+A collection reads and writes only through its :class:`~parquedb.exec.session.Session`: the
+database's auto-commit session (each write its own commit), or a transaction's (writes staged
+and read back, committed together). Reads are planned by :mod:`parquedb.exec.reads`, writes are
+the plans of :mod:`parquedb.exec.writes`; every call passes the database's hook seam.
 """
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any
 
-from parquedb.engine import View, WriteBatch
+from parquedb.errors import EntityNotFoundError, ErrorCode, QueryError, ValidationError
+from parquedb.exec import reads
 from parquedb.exec import writes as W
-from parquedb.model.entity import (Row, check_actor, datetime_to_micros, full_id, micros_to_datetime,
-                     new_ulid, to_entity)
-from parquedb.errors import ErrorCode, NotFoundError, QueryError, ValidationError
-from parquedb.support.gcpause import gc_paused
-from parquedb.support.progress import progress_printer
+from parquedb.exec.session import Session
+from parquedb.engine import WriteBatch
+from parquedb.model.entity import Row, check_actor, full_id, micros_to_datetime, new_ulid, to_entity
+from parquedb.model.values import datetime_to_micros
 from parquedb.query import compile_filter, compile_projection, normalize_sort, sort_key
 from parquedb.results import FindResult, UpdateResult, decode_cursor, encode_cursor
-from parquedb.exec.scan import PushdownScan, pushdown_possible
+from parquedb.support.gcpause import gc_paused
+from parquedb.support.progress import progress_printer
 
-if TYPE_CHECKING:
-    from parquedb.database import Database
-    from parquedb.transaction import Transaction
+#: the database's call seam: ``run(kind, op, collection, fn, **details)`` (hooks, metrics,
+#: coded errors around every public call)
+Runner = Callable[..., Any]
+
 
 class Collection:
     """A named set of entities. Obtain with ``db.collection(name)``, ``db[name]`` or ``db.name``."""
 
-    def __init__(self, db: "Database", name: str, tx: "Transaction | None" = None) -> None:
-        self._db = db
+    def __init__(self, name: str, session: Session, run: Runner) -> None:
         self.name = name
-        self._tx = tx
+        self._session = session
+        self._runner = run
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r})"
 
     # -- plumbing ------------------------------------------------------------------------
     def _run(self, kind: str, op: str, fn: Callable[[], Any], **details: Any) -> Any:
-        return self._db._run(kind, op, self.name, fn, **details)
-
-    def _view(self, as_of: datetime | None = None) -> View:
-        if as_of is not None:
-            if not isinstance(as_of, datetime):
-                raise TypeError("as_of must be a datetime")
-            return _GuardedView(self._db._table.snapshot_at(datetime_to_micros(as_of)))
-        if self._tx is not None:
-            return self._tx._preview(self.name)
-        self._db._table.refresh()
-        return self._db._table.snapshot
+        return self._runner(kind, op, self.name, fn, **details)
 
     def _write(self, plan: Callable[[WriteBatch], Any]) -> Any:
-        """Commit ``plan`` now (re-planned after a lost race), or stage it in the transaction."""
-        if self._tx is not None:
-            return self._tx._stage(plan)
-        _, result = self._db._table.commit(lambda snap, batch: plan(batch))
-        return result
+        """Commit ``plan`` (re-planned after a lost race), or stage it in the transaction."""
+        return self._session.write(plan)
 
     def _fid(self, entity_id: Any) -> str:
         return full_id(self.name, entity_id)
 
-    def _visible(self, row: Row | None, include_deleted: bool) -> bool:
-        return row is not None and not row.tomb and (include_deleted or row.deleted_at is None)
+    @staticmethod
+    def _visible(row: Row | None, include_deleted: bool) -> bool:
+        return reads.visible(row, include_deleted)
 
     # -- create --------------------------------------------------------------------------
     def create(self, doc: dict[str, Any], *, actor: str | None = None) -> dict[str, Any]:
@@ -111,62 +102,9 @@ class Collection:
         """The entity with this id (local or full), or None."""
         def go() -> dict[str, Any] | None:
             fid = self._fid(id)
-            with self._db._table.lock:
-                row = self._view(as_of).current(self.name, fid)
-            if self._tx is not None:  # absence is a read too: a later create conflicts
-                self._tx._note_read(self.name, fid)
-            if not self._visible(row, include_deleted):
-                return None
-            return to_entity(row)
+            with self._session.reading(_micros(as_of)) as r:
+                return reads.get(r, self.name, fid, include_deleted)
         return self._run("query", "get", go, entity_id=id)
-
-    def _pushdown(self, view: View, filter: dict[str, Any] | None,
-                  include_deleted: bool) -> PushdownScan | None:
-        """The DuckDB scan for this read, when it is worth one (close it after use)."""
-        if _id_equality(filter) is not None or not pushdown_possible(view, self.name):
-            return None
-        return PushdownScan(self._db._table.duck, view, self.name, filter, include_deleted)
-
-    def _matches(self, view: View, filter: dict[str, Any] | None, include_deleted: bool,
-                 scan: PushdownScan | None = None) -> Iterator[dict[str, Any]]:
-        pred = compile_filter(filter)
-        fast_id = _id_equality(filter)
-        if fast_id is not None:  # {"$id": x}: a point lookup, not a scan
-            row = view.current(self.name, self._fid(fast_id)) if _safe_id(self.name, fast_id) else None
-            if self._visible(row, include_deleted):
-                ent = to_entity(row)
-                if pred(ent):
-                    yield ent
-            return
-        own = scan is None
-        if own:
-            scan = self._pushdown(view, filter, include_deleted)
-        if scan is not None:
-            try:
-                for row in scan.rows():
-                    ent = to_entity(row)
-                    if scan.exact or pred(ent):
-                        yield ent
-            finally:
-                if own:
-                    scan.close()
-            return
-        for row in view.scan(self.name):
-            if row.deleted_at is not None and not include_deleted:
-                continue
-            ent = to_entity(row)
-            if pred(ent):
-                yield ent
-
-    def _exact_page(self, scan: PushdownScan, spec: list[tuple[str, int]], skip: int,
-                    limit: int | None) -> tuple[list[dict[str, Any]], int, bool] | None:
-        """The page straight from DuckDB, when filter and sort translate exactly."""
-        if not (scan.exact and scan.sortable(spec)):
-            return None
-        rows, total = scan.page(spec, skip, None if limit is None else limit + 1)
-        has_more = limit is not None and len(rows) > limit
-        rows = rows[:limit] if limit is not None else rows
-        return [to_entity(r) for r in rows], total, has_more
 
     def find(self, filter: dict[str, Any] | None = None, *, sort: Any = None,
              limit: int | None = None, skip: int = 0, cursor: str | None = None,
@@ -183,47 +121,10 @@ class Collection:
             if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
                 raise QueryError("skip must be a non-negative int", code=ErrorCode.QUERY_ERROR)
             proj = compile_projection(project)
-            key = sort_key(spec)
-            after = key(decode_cursor(cursor, spec)) if cursor is not None else None
-            total = 0
-            with self._db._table.lock:
-                view = self._view(as_of)
-                compile_filter(filter)  # errors first, whichever path runs
-                scan = None
-                if self._tx is not None:
-                    self._tx._note_scan(self.name)
-                else:
-                    scan = self._pushdown(view, filter, include_deleted)
-                try:
-                    page = (self._exact_page(scan, spec, skip, limit)
-                            if scan is not None and after is None else None)
-                    if page is not None:
-                        items, total, has_more = page
-                        next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
-                        if proj is not None:
-                            items = [proj(e) for e in items]
-                        return FindResult(items, total, has_more, next_cursor)
-
-                    def candidates() -> Iterator[tuple[Any, dict[str, Any]]]:
-                        nonlocal total
-                        for ent in self._matches(view, filter, include_deleted, scan):
-                            total += 1
-                            k = key(ent)
-                            if after is not None and not (after < k):
-                                continue
-                            yield k, ent
-
-                    if limit is not None:
-                        want = skip + limit + 1
-                        ranked = heapq.nsmallest(want, candidates(), key=lambda p: p[0])
-                    else:
-                        ranked = sorted(candidates(), key=lambda p: p[0])
-                finally:
-                    if scan is not None:
-                        scan.close()
-            window = ranked[skip: None if limit is None else skip + limit]
-            has_more = len(ranked) > skip + len(window) if limit is not None else False
-            items = [ent for _, ent in window]
+            after = sort_key(spec)(decode_cursor(cursor, spec)) if cursor is not None else None
+            with self._session.reading(_micros(as_of)) as r:
+                items, total, has_more = reads.find(r, self.name, filter, spec, skip, limit,
+                                                    after, include_deleted)
             next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
             if proj is not None:
                 items = [proj(e) for e in items]
@@ -237,20 +138,8 @@ class Collection:
 
     def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False) -> int:
         def go() -> int:
-            with self._db._table.lock:
-                view = self._view()
-                if self._tx is not None:
-                    self._tx._note_scan(self.name)
-                    return sum(1 for _ in self._matches(view, filter, include_deleted))
-                compile_filter(filter)
-                scan = self._pushdown(view, filter, include_deleted)
-                try:
-                    if scan is not None and scan.exact:
-                        return scan.count()
-                    return sum(1 for _ in self._matches(view, filter, include_deleted, scan))
-                finally:
-                    if scan is not None:
-                        scan.close()
+            with self._session.reading() as r:
+                return reads.count(r, self.name, filter, include_deleted)
         return self._run("query", "count", go, filter=filter)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -288,15 +177,6 @@ class Collection:
             return self._write(plan)
         return self._run("mutation", "update", go, entity_id=id)
 
-    def _matching_rows(self, b: WriteBatch, filter: dict[str, Any] | None) -> list[Row]:
-        pred = compile_filter(filter)
-        fast_id = _id_equality(filter)
-        if fast_id is not None:
-            row = b.current(self.name, self._fid(fast_id)) if _safe_id(self.name, fast_id) else None
-            rows = [row] if self._visible(row, False) else []
-        else:
-            rows = [r for r in b.scan(self.name) if r.deleted_at is None]
-        return sorted((r for r in rows if pred(to_entity(r))), key=lambda r: r.id)
 
     def update_many(self, filter: dict[str, Any] | None, update: dict[str, Any], *,
                     actor: str | None = None) -> UpdateResult:
@@ -307,7 +187,7 @@ class Collection:
             compile_filter(filter)
 
             def plan(b: WriteBatch) -> UpdateResult:
-                rows = self._matching_rows(b, filter)
+                rows = W.matching_rows(b, self.name, filter)
                 modified = sum(1 for r in rows if W.stage_update(b, self.name, r, update, who))
                 return UpdateResult(len(rows), modified)
             return self._write(plan)
@@ -323,7 +203,7 @@ class Collection:
             eid, base = W.upsert_base(filter)
 
             def plan(b: WriteBatch) -> dict[str, Any]:
-                rows = self._matching_rows(b, filter)
+                rows = W.matching_rows(b, self.name, filter)
                 if rows:
                     new = W.stage_update(b, self.name, rows[0], update, who)
                     return to_entity(new if new is not None else rows[0])
@@ -362,7 +242,7 @@ class Collection:
             compile_filter(filter)
 
             def plan(b: WriteBatch) -> int:
-                rows = self._matching_rows(b, filter)
+                rows = W.matching_rows(b, self.name, filter)
                 for r in rows:
                     (W.stage_hard_delete if hard else W.stage_soft_delete)(b, self.name, r, who)
                 return len(rows)
@@ -371,8 +251,6 @@ class Collection:
 
     def restore(self, id: str, *, actor: str | None = None) -> dict[str, Any]:
         """Undo a soft delete. ``EntityNotFoundError`` if there is no soft-deleted entity."""
-        from parquedb.errors import EntityNotFoundError
-
         def go() -> dict[str, Any]:
             who = check_actor(actor)
             fid = self._fid(id)
@@ -392,15 +270,12 @@ class Collection:
     def history(self, id: str, *, since: datetime | None = None, until: datetime | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
         """Events of one entity, oldest first (``limit`` keeps the newest N)."""
-        from parquedb.engine.history import entity_events
-
         def go() -> list[dict[str, Any]]:
             fid = self._fid(id)
             lo = datetime_to_micros(since) if since is not None else None
             hi = datetime_to_micros(until) if until is not None else None
-            with self._db._table.lock:
-                self._db._table.refresh()
-                events = entity_events(self._db._table.snapshot, self.name, fid)
+            with self._session.reading(latest=True) as r:
+                events = reads.history(r, self.name, fid)
             events = [e for e in events if (lo is None or e.ts >= lo) and (hi is None or e.ts <= hi)]
             if limit is not None:
                 events = events[-limit:] if limit > 0 else []
@@ -414,56 +289,10 @@ class Collection:
         A leading ``$match`` is pushed down like a ``find`` filter; a following ``$group`` runs
         in DuckDB when every part of it has an exact SQL equivalent.
         """
-        from parquedb.query.aggregate import compile_pipeline
-        from parquedb.query.sql import fix_group_rows, translate_group
-
         def go() -> list[dict[str, Any]]:
-            run = compile_pipeline(pipeline)  # a bad pipeline fails before any read
-            stages = list(pipeline)
-            flt = None
-            if stages and isinstance(stages[0], dict) and set(stages[0]) == {"$match"} \
-                    and "$expr" not in (stages[0]["$match"] or {}):
-                flt = stages.pop(0)["$match"]
-            rest = run if flt is None else compile_pipeline(stages)
-            with self._db._table.lock:
-                view = self._view()
-                scan = self._pushdown(view, flt, False) if self._tx is None else None
-                try:
-                    if scan is not None and scan.exact and stages and isinstance(stages[0], dict) \
-                            and set(stages[0]) == {"$group"}:
-                        plan = translate_group(stages[0]["$group"], scan.types)
-                        if plan is not None:
-                            groups = fix_group_rows(scan.group(plan[0], plan[1]))
-                            return compile_pipeline(stages[1:])(groups) if stages[1:] else groups
-                    return rest(self._matches(view, flt, False, scan))
-                finally:
-                    if scan is not None:
-                        scan.close()
+            with self._session.reading() as r:
+                return reads.aggregate(r, self.name, pipeline)
         return self._run("query", "aggregate", go)
-
-
-class _GuardedView:
-    """An old snapshot: a file that vacuum deleted meanwhile means the instant is gone."""
-
-    def __init__(self, snap: Any) -> None:
-        self.snap = snap
-
-    def current(self, collection: str, eid: str) -> Row | None:
-        try:
-            return self.snap.current(collection, eid)
-        except FileNotFoundError as e:
-            raise _gone(e) from e
-
-    def scan(self, collection: str) -> Iterator[Row]:
-        try:
-            yield from self.snap.scan(collection)
-        except FileNotFoundError as e:
-            raise _gone(e) from e
-
-
-def _gone(e: BaseException) -> NotFoundError:
-    return NotFoundError("that instant is older than the retained history",
-                         code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
 
 
 def _event_dict(e: Any) -> dict[str, Any]:
@@ -480,21 +309,9 @@ def _check_update_doc(update: Any) -> None:
                               code=ErrorCode.INVALID_TYPE)
 
 
-def _id_equality(filter: dict[str, Any] | None) -> Any:
-    """The id of a filter that pins ``$id`` to one string, else None."""
-    if not filter or "$id" not in filter:
+def _micros(as_of: datetime | None) -> int | None:
+    if as_of is None:
         return None
-    v = filter["$id"]
-    if isinstance(v, str):
-        return v
-    if isinstance(v, dict) and set(v) == {"$eq"} and isinstance(v["$eq"], str):
-        return v["$eq"]
-    return None
-
-
-def _safe_id(collection: str, eid: str) -> bool:
-    try:
-        full_id(collection, eid)
-        return True
-    except ValidationError:
-        return False
+    if not isinstance(as_of, datetime):
+        raise TypeError("as_of must be a datetime")
+    return datetime_to_micros(as_of)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from parquedb.collection import Collection
-from parquedb.engine import Table
+from parquedb.engine import open_table
 from parquedb.engine.compaction import compact_collection
 from parquedb.engine.vacuum import vacuum_table
 from parquedb.model.entity import check_collection_name
@@ -19,6 +19,7 @@ from parquedb.errors import (ConfigurationError, ErrorCode, ParqueDBError, Query
 from parquedb.observability import HookRegistry
 from parquedb.storage import Storage, open_storage
 from parquedb.storage.fsspec_store import refuse_unless_conditional
+from parquedb.exec.session import AutoCommit, TransactionSession
 from parquedb.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ class Database:
             if getattr(self._storage, "check_conditional_writes", False):
                 refuse_unless_conditional(self._storage)
             self.uri = self._storage.uri
-            self._table = Table(self._storage, max_staleness=float(max_staleness),
-                                cache_bytes=cache_bytes)
+            self._table = open_table(self._storage, max_staleness=float(max_staleness),
+                                     cache_bytes=cache_bytes)
+            self._session = AutoCommit(self._table)
         except BaseException:
             self._storage.close()  # its circuits leave the monitor with it
             raise
@@ -77,7 +79,7 @@ class Database:
         coll = self._collections.get(key)
         if coll is None:
             with self._lock:
-                coll = self._collections.setdefault(key, Collection(self, key))
+                coll = self._collections.setdefault(key, Collection(key, self._session, self._run))
         return coll
 
     def __getitem__(self, name: str) -> Collection:
@@ -91,9 +93,8 @@ class Database:
     def list_collections(self) -> list[str]:
         """Collections holding at least one entity (soft-deleted ones count)."""
         def go() -> list[str]:
-            with self._table.lock:
-                self._table.refresh()
-                return self._table.snapshot.live_collections()
+            with self._session.reading() as r:
+                return r.snapshot.live_collections()
         return self._run("query", "list_collections", None, go)
 
     # -- SQL -------------------------------------------------------------------------------
@@ -102,9 +103,9 @@ class Database:
         from parquedb.engine.sqlviews import run_user_sql
 
         def go() -> Any:
-            with self._table.lock:
-                self._table.refresh()
-                return run_user_sql(self._table, query, params)
+            with self._session.reading() as r:
+                assert r.duck is not None
+                return run_user_sql(r.duck, r.snapshot, query, params)
         return self._run("query", "sql", None, go)
 
     # -- transactions --------------------------------------------------------------------
@@ -113,7 +114,7 @@ class Database:
         """All writes inside commit atomically at exit, or none (an exception rolls back)."""
         if self._closed:
             raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
-        tx = Transaction(self)
+        tx = Transaction(TransactionSession(self._table), self._run)
         try:
             yield tx
         except BaseException:
@@ -168,9 +169,8 @@ class Database:
         from parquedb.observability.health import check_health
 
         def last_commit_ts() -> int | None:
-            with self._table.lock:
-                self._table.refresh()
-                state = self._table.snapshot.state
+            with self._session.reading() as r:
+                state = r.snapshot.state
             return state.ts if state.seq else None
 
         def go() -> dict[str, Any]:

@@ -1,12 +1,14 @@
-"""A write batch: the rows and events one commit will add, readable as an overlay.
+"""A write batch: the rows, events and other actions one commit will add, readable as an overlay.
 
 Write plans read through the batch, so later operations of the same batch (a transaction, the
-documents of one ``create_many``) see the earlier ones, exactly as after the commit.
+documents of one ``create_many``) see the earlier ones, exactly as after the commit. Besides
+rows, a plan may stage *metadata* (``set_meta``: a materialized view's watermark, say), which
+commits in the same commit as the rows, so the two can never disagree.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from parquedb.model.entity import Row, ulid_range
 from parquedb.engine.format import Event
@@ -20,13 +22,32 @@ class WriteBatch:
         self.ts = ts
         self.rows: dict[str, dict[str, Row]] = {}
         self.events: dict[str, list[Event]] = {}
+        self.meta: dict[tuple[str, str], Any] = {}  # (collection, key) -> value (None: unset)
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
-        self._event_count = 0
 
     def __bool__(self) -> bool:
-        return any(self.rows.values())
+        return any(self.rows.values()) or bool(self.meta)
+
+    # -- savepoints: a plan that raises stages nothing --------------------------------------
+    def savepoint(self) -> tuple[Any, ...]:
+        return ({c: dict(r) for c, r in self.rows.items()},
+                {c: list(e) for c, e in self.events.items()}, dict(self.meta))
+
+    def rollback_to(self, point: tuple[Any, ...]) -> None:
+        self.rows, self.events, self.meta = point
+
+    # -- metadata ----------------------------------------------------------------------------
+    def get_meta(self, collection: str, key: str) -> Any:
+        """The value of ``key`` for ``collection``: staged in this batch, else committed."""
+        if (collection, key) in self.meta:
+            return self.meta[(collection, key)]
+        return self.view.meta(collection, key)
+
+    def set_meta(self, collection: str, key: str, value: Any) -> None:
+        """Stage ``key = value`` (JSON-able; None removes it) to commit with the batch's rows."""
+        self.meta[(collection, key)] = value
 
     def current(self, collection: str, eid: str) -> Row | None:
         pending = self.rows.get(collection)
@@ -53,7 +74,6 @@ class WriteBatch:
         """Stage ``row`` as the new version and record its event."""
         row.seq = self.seq
         self.rows.setdefault(collection, {})[row.id] = row
-        self._event_count += 1
         self.events.setdefault(collection, []).append(Event(
             self.seq, self.ts, "", op, row.id, row.version, actor,
             None if before is None else before.to_list(),

@@ -18,6 +18,7 @@ from parquedb.support.gcpause import gc_paused
 from parquedb.engine.datafiles import ROW_GROUP_SIZE, parquet_options
 from parquedb.model.values import dumps
 from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
+from parquedb.engine.table import Table
 from parquedb.engine.shred import (ARROW_TYPES, FIELDS_META_KEY, field_types, mark_long_text,
                     merge_field_types, shred_columns)
 
@@ -44,12 +45,10 @@ def _sorted_sources(table: Any, collection: str, sources: list[Any], idx: Any) -
     return heapq.merge(*streams, key=lambda r: r.id)
 
 
-def compact_collection(table: Any, collection: str, *, full: bool = True,
+def compact_collection(table: Table, collection: str, *, full: bool = True,
                        progress: Progress | None = None) -> dict[str, Any]:
     """Compact one collection. ``full`` merges every data file; otherwise only inlined rows
     and small files. Returns statistics."""
-    from parquedb.engine.table import Table  # noqa: F401 - type only
-
     s = table.settings
     with table.lock, gc_paused():
         table.refresh(force=True)

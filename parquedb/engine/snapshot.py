@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 from parquedb.model.entity import Row
 from parquedb.engine.datafiles import DataFiles
@@ -16,6 +16,8 @@ class View(Protocol):
     def current(self, collection: str, eid: str) -> Row | None: ...
 
     def scan(self, collection: str) -> Iterator[Row]: ...
+
+    def meta(self, collection: str, key: str) -> Any: ...
 
 
 class Snapshot:
@@ -39,6 +41,11 @@ class Snapshot:
         if idx is None or idx.files_version != cs.files_version:
             idx = self.indexes[collection] = IdIndex(cs, self.files)
         return idx
+
+    def meta(self, collection: str, key: str) -> Any:
+        """Committed metadata ``key`` of ``collection`` (None when unset)."""
+        cs = self.state.collections.get(collection)
+        return None if cs is None else cs.meta.get(key)
 
     def current(self, collection: str, eid: str) -> Row | None:
         """Newest stored version of ``eid`` (tombstones and soft-deleted rows included)."""

@@ -13,7 +13,8 @@ import duckdb
 import pyarrow as pa
 
 from parquedb.errors import ErrorCode, QueryError
-from parquedb.engine.duck import CurrentRows
+from parquedb.engine.duck import CurrentRows, Duck
+from parquedb.engine.snapshot import Snapshot
 from parquedb.support.sqltext import quote
 
 _SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt",
@@ -52,10 +53,10 @@ def view_sql(rel: CurrentRows, collection: str) -> str:
             f"WHERE NOT _tomb AND deletedAt IS NULL")
 
 
-def run_user_sql(table: Any, query: Any, params: Any = None) -> pa.Table:
+def run_user_sql(duck: Duck, snap: Snapshot, query: Any, params: Any = None) -> pa.Table:
+    """Run one read-only ``SELECT`` over views of every collection of ``snap``."""
     if not isinstance(query, str):
         raise TypeError("query must be a string")
-    duck = table.duck
     try:
         statements = duck.con.extract_statements(query)
     except duckdb.Error as e:
@@ -64,7 +65,6 @@ def run_user_sql(table: Any, query: Any, params: Any = None) -> pa.Table:
         raise QueryError("db.sql() runs exactly one read-only SELECT statement",
                          code=ErrorCode.QUERY_ERROR,
                          statements=[str(s.type) for s in statements])
-    snap = table.snapshot
     rels = []
     try:
         with duck.lock:

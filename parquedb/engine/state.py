@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from parquedb.errors import ConfigurationError, ErrorCode
 from parquedb.model.entity import Row
 from parquedb.model.values import dumps, loads
 from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
@@ -25,9 +26,7 @@ class CollectionState:
     rows_folded: int = 0    # inlined rows up to this seq have been moved into files
     removed: dict[str, int] = field(default_factory=dict)  # file key -> ts it stopped being live
     events_folded: int = 0  # inlined events likewise
-
-    def is_empty(self) -> bool:
-        return not self.rows and not self.files
+    meta: dict[str, Any] = field(default_factory=dict)  # set by "meta" actions (watermarks)
 
     def recount(self) -> None:
         self.inline_bytes = sum(row_size(r) for r in self.rows.values()) + sum(
@@ -102,8 +101,16 @@ class TableState:
                     cs.events = [e for e in cs.events if e.seq > upto]
                     cs.events_folded = max(cs.events_folded, upto)
                 cs.recount()
+            elif kind == "meta":
+                if a["value"] is None:
+                    cs.meta.pop(a["key"], None)
+                else:
+                    cs.meta[a["key"]] = a["value"]
             else:
-                raise ValueError(f"unknown commit action {kind!r}")
+                raise ConfigurationError(
+                    f"commit {seq} has an action this parquedb does not know ({kind!r}): "
+                    "the store was written by a newer version; upgrade parquedb",
+                    code=ErrorCode.UNSUPPORTED_FORMAT_VERSION, seq=seq, action=str(kind))
         self.seq, self.ts = seq, ts
         return touched
 
@@ -120,6 +127,7 @@ class TableState:
                     "rows_folded": cs.rows_folded,
                     "events_folded": cs.events_folded,
                     "removed": cs.removed,
+                    **({"meta": cs.meta} if cs.meta else {}),
                 }
                 for name, cs in self.collections.items()
             },
@@ -141,5 +149,6 @@ class TableState:
             cs.rows_folded = c.get("rows_folded", 0)
             cs.events_folded = c.get("events_folded", 0)
             cs.removed = dict(c.get("removed") or {})
+            cs.meta = dict(c.get("meta") or {})
             cs.recount()
         return st

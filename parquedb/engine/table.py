@@ -27,25 +27,12 @@ from parquedb.engine.format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, 
                      checkpoint_key, log_key, seq_of_key)
 from parquedb.engine.index import INLINE, read_ids
 from parquedb.engine.snapshot import Snapshot
+from parquedb.engine.settings import Settings
 from parquedb.engine.state import TableState
 
 log = logging.getLogger("parquedb.engine")
 
 Build = Callable[[Snapshot, WriteBatch], Any]
-
-
-class Settings:
-    """Tunables of the table format (all have safe defaults)."""
-
-    checkpoint_interval = 64          # commits between checkpoints
-    inline_max_rows = 1000            # a batch larger than this goes to a data file
-    inline_max_bytes = 1 << 20
-    compact_inline_bytes = 1 << 20    # flush inlined rows of a collection past this (it also
-    compact_inline_rows = 1_000       # bounds checkpoints, which carry the inlined rows)
-    compact_small_files = 16          # merge small files past this many
-    small_file_bytes = 32 << 20
-    max_commit_attempts = 400
-    stale_reload_seconds = 1800.0     # refresh from the hint after this long idle
 
 
 class _Pending:
@@ -69,13 +56,11 @@ class _Pending:
             except Exception as e:
                 self.error = e
             return
-        saved_rows = {c: dict(r) for c, r in batch.rows.items()}
-        saved_events = {c: list(e) for c, e in batch.events.items()}
-        saved_count = batch._event_count
+        point = batch.savepoint()
         try:
             self.result = self.build(snap, batch)
         except Exception as e:
-            batch.rows, batch.events, batch._event_count = saved_rows, saved_events, saved_count
+            batch.rollback_to(point)
             self.error = e
 
 
@@ -96,6 +81,8 @@ class Table:
         self._duck: Any = None
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
+        #: called after each commit this table publishes (see :mod:`.lifecycle`)
+        self.on_commit: Callable[[Commit], None] | None = None
         self._open_config()
         self.snapshot = Snapshot(TableState(), self.files)
         self._load_latest()
@@ -367,6 +354,8 @@ class Table:
                 actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
                 actions.append({"a": "events", "c": coll,
                                 "events": [e.to_list() for e in batch.events.get(coll, [])]})
+        for (coll, key), value in batch.meta.items():
+            actions.append({"a": "meta", "c": coll, "key": key, "value": value})
         return actions
 
     def _discard_files(self, actions: list[dict[str, Any]]) -> None:
@@ -424,35 +413,17 @@ class Table:
         raise last
 
     def _after_commit(self, commit: Commit) -> None:
-        """Housekeeping after a commit: never fails the write, which is already durable."""
+        """Tell the lifecycle policy (checkpoints, automatic compaction) about a commit; it
+        never fails the write, which is already durable."""
+        if self.on_commit is None:
+            return
         try:
-            self._housekeeping(commit)
+            self.on_commit(commit)
         except Exception:
             log.warning("housekeeping after commit %s failed", commit.seq, exc_info=True)
 
-    def _housekeeping(self, commit: Commit) -> None:
-        s = self.settings
-        # the first commit checkpoints too: from then on the hint names a checkpoint, and
-        # opening the store never needs to LIST _checkpoints/
-        if commit.seq % s.checkpoint_interval == 0 or commit.seq == 1:
-            self.write_checkpoint()
-        if commit.info.get("op") in ("compact", "vacuum"):
-            return
-        for c in {a["c"] for a in commit.actions}:
-            cs = self.snapshot.state.collections.get(c)
-            if cs is None:
-                continue
-            small = sum(1 for f in cs.files.values() if f.bytes < s.small_file_bytes)
-            if (cs.inline_bytes > s.compact_inline_bytes or len(cs.rows) > s.compact_inline_rows
-                    or len(cs.events) > s.compact_inline_rows or small > s.compact_small_files):
-                from parquedb.engine.compaction import compact_collection
-
-                try:
-                    compact_collection(self, c, full=False)
-                except Exception:  # the write itself is committed: never fail it here
-                    log.warning("automatic compaction of %s failed", c, exc_info=True)
-
     def write_checkpoint(self) -> None:
+        """Write the current state as a checkpoint and point the hint at it."""
         state = self.snapshot.state
         self.storage.create(checkpoint_key(state.seq), state.to_bytes())
         self.storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": state.seq}))

@@ -22,14 +22,6 @@ _COLS = ", ".join(quote(c) for c in DATA_SCHEMA.names)
 STREAM_BATCH = 4096
 
 
-def pushdown_possible(snap: Any, collection: str) -> bool:
-    """Worth it only when the collection has data files (inlined rows are few and in memory)."""
-    if not isinstance(snap, Snapshot):
-        return False
-    cs = snap.state.collections.get(collection)
-    return cs is not None and bool(cs.files)
-
-
 class PushdownScan:
     """One read over a snapshot's collection through DuckDB."""
 

@@ -12,11 +12,13 @@ import functools
 from typing import Any
 
 from parquedb.engine import Event, WriteBatch
-from parquedb.model.entity import RESERVED_FIELDS, Row, check_actor, check_name, local_id, new_ulid, type_name
 from parquedb.errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
-from parquedb.mutation import apply_update, update_is_noop
+from parquedb.exec.reads import id_equality, visible
+from parquedb.model.entity import (RESERVED_FIELDS, Row, check_actor, check_name, full_id,
+                                   local_id, micros_to_datetime, new_ulid, to_entity, type_name)
 from parquedb.model.values import encode_doc, validate_document, validate_value
-from parquedb.model.entity import micros_to_datetime
+from parquedb.mutation import apply_update, update_is_noop
+from parquedb.query import compile_filter
 
 
 class PreparedDoc:
@@ -89,7 +91,6 @@ def stage_creates(b: WriteBatch, collection: str, preps: list[PreparedDoc], acto
         row.obj = p.doc
         pending[eid] = row
         events.append(Event(seq, ts, "", "create", eid, 1, actor, None, row.to_list()))
-    b._event_count += len(preps)
 
 
 def _successor(row: Row, b: WriteBatch, actor: str) -> Row:
@@ -201,3 +202,19 @@ def upsert_base(filter: dict[str, Any] | None) -> tuple[str | None, dict[str, An
 __all__ = ["PreparedDoc", "check_actor", "check_expected", "prepare_create", "stage_create",
            "stage_hard_delete", "stage_insert_from_update", "stage_restore", "stage_soft_delete",
            "stage_update", "upsert_base"]
+
+
+def matching_rows(b: WriteBatch, collection: str, filter: dict[str, Any] | None) -> list[Row]:
+    """The visible rows ``filter`` matches in the batch's state, by ``$id`` (the rows that
+    ``update_many``, ``delete_many`` and ``upsert`` act on; re-run on every commit attempt)."""
+    pred = compile_filter(filter)
+    fast_id = id_equality(filter)
+    if fast_id is not None:
+        try:
+            row = b.current(collection, full_id(collection, fast_id))
+        except ValidationError:  # not an id of this collection: matches nothing
+            row = None
+        rows = [row] if row is not None and visible(row, False) else []
+    else:
+        rows = [r for r in b.scan(collection) if r.deleted_at is None]
+    return sorted((r for r in rows if pred(to_entity(r))), key=lambda r: r.id)

@@ -1,0 +1,56 @@
+"""The lifecycle policy: when to checkpoint and when to compact, decided after each commit.
+
+The commit log (:mod:`.table`) only publishes commits and keeps the state; this module decides
+what a store needs as it grows. It writes a checkpoint at the first commit (so the hint always
+names one and opening never LISTs) and every ``checkpoint_interval`` commits, and compacts a
+collection once its inlined rows or small files pass the thresholds of :class:`.Settings`
+(which also keeps checkpoints small: they carry the inlined rows).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from parquedb.engine.compaction import compact_collection
+from parquedb.engine.format import Commit
+from parquedb.engine.table import Table
+from parquedb.storage import Storage
+
+log = logging.getLogger("parquedb.engine")
+
+
+class Lifecycle:
+    """Installed on a :class:`Table` as its ``on_commit`` observer."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def install(self) -> "Lifecycle":
+        self.table.on_commit = self.after_commit
+        return self
+
+    def after_commit(self, commit: Commit) -> None:
+        table, s = self.table, self.table.settings
+        if commit.seq % s.checkpoint_interval == 0 or commit.seq == 1:
+            table.write_checkpoint()
+        if commit.info.get("op") in ("compact", "vacuum"):
+            return
+        for c in {a["c"] for a in commit.actions}:
+            cs = table.snapshot.state.collections.get(c)
+            if cs is None:
+                continue
+            small = sum(1 for f in cs.files.values() if f.bytes < s.small_file_bytes)
+            if (cs.inline_bytes > s.compact_inline_bytes or len(cs.rows) > s.compact_inline_rows
+                    or len(cs.events) > s.compact_inline_rows or small > s.compact_small_files):
+                try:
+                    compact_collection(table, c, full=False)
+                except Exception:  # the write itself is committed: never fail it here
+                    log.warning("automatic compaction of %s failed", c, exc_info=True)
+
+
+def open_table(storage: Storage, **options: Any) -> Table:
+    """A :class:`Table` over ``storage`` with the lifecycle policy installed."""
+    table = Table(storage, **options)
+    Lifecycle(table).install()
+    return table

@@ -1,0 +1,205 @@
+"""The session seam: the one way anything above the engine reads a consistent state and commits.
+
+A :class:`Session` offers two things:
+
+* ``reading(as_of=None)``: a context in which a :class:`Reader` sees one consistent state —
+  the newest commit (refreshed on entry), an older one for ``as_of``, or a transaction's staged
+  writes over its snapshot;
+* ``write(plan)``: run ``plan(batch)`` against the newest state and commit what it staged —
+  rows, events and metadata (``batch.set_meta``: a materialized view's watermark) — as **one**
+  commit. After a lost race the plan runs again on the new state, so a plan must derive
+  everything from the batch it is given (never from values read before).
+
+:class:`AutoCommit` commits each write at once; :class:`TransactionSession` stages the plans
+and commits them together at the end. ``Collection`` uses nothing else, and code above the API
+(views, streams) commits "rows + watermark" through the same call, so the two are atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from parquedb.engine import Snapshot, Table, View, WriteBatch
+from parquedb.engine.duck import Duck
+from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
+from parquedb.model.entity import Row, now_micros
+
+T = TypeVar("T")
+Plan = Callable[[WriteBatch], T]
+
+
+class Reader:
+    """One consistent state to read, for the duration of a ``reading()`` block.
+
+    ``view`` answers point lookups and scans (a transaction's view includes its staged writes);
+    ``snapshot`` is the committed state under it, and ``duck`` is set when reads may run in
+    DuckDB (a committed snapshot outside a transaction)."""
+
+    __slots__ = ("view", "snapshot", "duck", "_reads", "_scans")
+
+    def __init__(self, view: View, snapshot: Snapshot, duck: Duck | None = None,
+                 reads: set[tuple[str, str]] | None = None, scans: set[str] | None = None) -> None:
+        self.view = view
+        self.snapshot = snapshot
+        self.duck = duck
+        self._reads = reads
+        self._scans = scans
+
+    def note_read(self, collection: str, eid: str) -> None:
+        """Record that a decision depended on ``eid`` (transactions validate it at commit)."""
+        if self._reads is not None:
+            self._reads.add((collection, eid))
+
+    def note_scan(self, collection: str) -> None:
+        """Record that a decision depended on the whole of ``collection``."""
+        if self._scans is not None:
+            self._scans.add(collection)
+
+    def meta(self, collection: str, key: str) -> Any:
+        """Metadata ``key`` of ``collection`` in this state (None when unset)."""
+        return self.view.meta(collection, key)
+
+
+class Session(Protocol):
+    """What ``Collection`` (and anything above the API) reads and commits through."""
+
+    def reading(self, as_of: int | None = None, *,
+                latest: bool = False) -> contextlib.AbstractContextManager[Reader]: ...
+
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T: ...
+
+
+class AutoCommit:
+    """Every write is its own commit; every read sees the newest commit."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @contextlib.contextmanager
+    def reading(self, as_of: int | None = None, *, latest: bool = False) -> Iterator[Reader]:
+        """``as_of``: microseconds since the epoch (the state at that instant)."""
+        table = self.table
+        with table.lock:
+            if as_of is not None:
+                snap = table.snapshot_at(as_of)
+                yield Reader(_PastView(snap), snap)
+                return
+            table.refresh()
+            yield Reader(table.snapshot, table.snapshot, table.duck)
+
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
+        _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
+        return result
+
+
+class TransactionSession:
+    """Writes are staged as plans over one batch (reads see them) and committed together.
+
+    At commit the plans run again on the newest state. What the transaction read is validated
+    optimistically: if a commit after it began touched an entity it read (or any entity of a
+    collection it scanned), the commit raises a retryable ``CommitConflictError``."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        with table.lock:
+            table.refresh()
+            self._start_seq = table.snapshot.seq
+            # staged entities carry the time of staging; the commit stamps its own time
+            self._batch = WriteBatch(table.snapshot, table.snapshot.seq + 1,
+                                     max(now_micros(), table.snapshot.state.ts + 1))
+        self._plans: list[Plan[Any]] = []
+        self._reads: set[tuple[str, str]] = set()
+        self._scans: set[str] = set()
+        self.done = False
+
+    @contextlib.contextmanager
+    def reading(self, as_of: int | None = None, *, latest: bool = False) -> Iterator[Reader]:
+        if as_of is not None:  # the past is the same inside a transaction
+            with AutoCommit(self.table).reading(as_of) as past:
+                yield past
+            return
+        with self.table.lock:
+            if latest:
+                self.table.refresh()
+            yield Reader(self._batch, self.table.snapshot, None, self._reads, self._scans)
+
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
+        if self.done:
+            raise ValidationError("this transaction has already ended",
+                                  code=ErrorCode.INVALID_INPUT)
+        point = self._batch.savepoint()
+        try:
+            with self.table.lock:
+                result = plan(self._batch)
+        except BaseException:
+            self._batch.rollback_to(point)  # a failed call stages nothing
+            raise
+        self._plans.append(plan)
+        return result
+
+    def commit(self, run: Callable[[Callable[[], Any]], Any] | None = None) -> None:
+        """Commit every staged plan as one commit (``run`` wraps the commit call, e.g. in the
+        database's hook seam)."""
+        if self.done:
+            return
+        self.done = True
+        if not self._plans:
+            return
+        table = self.table
+
+        def build(snap: Snapshot, batch: WriteBatch) -> None:
+            if self._reads or self._scans:
+                changes = table.changes_since(self._start_seq)
+                whole = {c for c, e in changes[0] if e == "*"} if changes is not None else set()
+                stale = (changes is None or bool(changes[0] & self._reads)
+                         or any(c in whole for c, _ in self._reads)
+                         or bool(changes[1] & self._scans))
+                if stale:
+                    raise CommitConflictError(
+                        "data this transaction read was changed by another writer; retry it",
+                        start_seq=self._start_seq)
+            for plan in self._plans:
+                plan(batch)
+
+        def go() -> Any:
+            return table.commit(build)
+        if run is None:
+            go()
+        else:
+            run(go)
+
+    def rollback(self) -> None:
+        self.done = True
+        self._plans.clear()
+
+
+class _PastView:
+    """An old snapshot: a file that vacuum deleted meanwhile means the instant is gone."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def current(self, collection: str, eid: str) -> Row | None:
+        try:
+            return self.snap.current(collection, eid)
+        except FileNotFoundError as e:
+            raise _gone(e) from e
+
+    def scan(self, collection: str) -> Iterator[Row]:
+        try:
+            yield from self.snap.scan(collection)
+        except FileNotFoundError as e:
+            raise _gone(e) from e
+
+    def meta(self, collection: str, key: str) -> Any:
+        return self.snap.meta(collection, key)
+
+
+def _gone(e: BaseException) -> NotFoundError:
+    return NotFoundError("that instant is older than the retained history",
+                         code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
+
+
+__all__ = ["AutoCommit", "Plan", "Reader", "Session", "TransactionSession"]
