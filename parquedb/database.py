@@ -73,6 +73,15 @@ class Database:
             raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
         return self.hooks.run(kind, op, collection, lambda: _coded(fn, op, collection), **details)
 
+    @property
+    def session(self) -> AutoCommit:
+        """The session seam (:mod:`parquedb.exec.session`) for code built on the database —
+        materialized views, streams — that reads a consistent state and commits rows together
+        with metadata such as a watermark, in one commit. Applications use collections."""
+        if self._closed:
+            raise ConfigurationError("the database is closed", code=ErrorCode.DATABASE_CLOSED)
+        return self._session
+
     # -- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
         key = check_collection_name(name)

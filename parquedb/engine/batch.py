@@ -22,32 +22,32 @@ class WriteBatch:
         self.ts = ts
         self.rows: dict[str, dict[str, Row]] = {}
         self.events: dict[str, list[Event]] = {}
-        self.meta: dict[tuple[str, str], Any] = {}  # (collection, key) -> value (None: unset)
+        self.staged_meta: dict[tuple[str, str], Any] = {}  # (collection, key) -> value (None: unset)
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
 
     def __bool__(self) -> bool:
-        return any(self.rows.values()) or bool(self.meta)
+        return any(self.rows.values()) or bool(self.staged_meta)
 
     # -- savepoints: a plan that raises stages nothing --------------------------------------
     def savepoint(self) -> tuple[Any, ...]:
         return ({c: dict(r) for c, r in self.rows.items()},
-                {c: list(e) for c, e in self.events.items()}, dict(self.meta))
+                {c: list(e) for c, e in self.events.items()}, dict(self.staged_meta))
 
     def rollback_to(self, point: tuple[Any, ...]) -> None:
-        self.rows, self.events, self.meta = point
+        self.rows, self.events, self.staged_meta = point
 
     # -- metadata ----------------------------------------------------------------------------
-    def get_meta(self, collection: str, key: str) -> Any:
+    def meta(self, collection: str, key: str) -> Any:
         """The value of ``key`` for ``collection``: staged in this batch, else committed."""
-        if (collection, key) in self.meta:
-            return self.meta[(collection, key)]
+        if (collection, key) in self.staged_meta:
+            return self.staged_meta[(collection, key)]
         return self.view.meta(collection, key)
 
     def set_meta(self, collection: str, key: str, value: Any) -> None:
         """Stage ``key = value`` (JSON-able; None removes it) to commit with the batch's rows."""
-        self.meta[(collection, key)] = value
+        self.staged_meta[(collection, key)] = value
 
     def current(self, collection: str, eid: str) -> Row | None:
         pending = self.rows.get(collection)

@@ -354,7 +354,7 @@ class Table:
                 actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
                 actions.append({"a": "events", "c": coll,
                                 "events": [e.to_list() for e in batch.events.get(coll, [])]})
-        for (coll, key), value in batch.meta.items():
+        for (coll, key), value in batch.staged_meta.items():
             actions.append({"a": "meta", "c": coll, "key": key, "value": value})
         return actions
 
