@@ -6,17 +6,45 @@ See ``docs/guides/errors.md``: the hierarchy, codes, context fields, the JSON wi
 """
 
 from parquedb.errors.classes import (
-    AlreadyExistsError, AuthorizationError, CircuitOpenError, CollectionNotFoundError,
-    CommitConflictError, ConfigurationError, ConflictError, EntityNotFoundError,
-    InvalidFilterError, MVError, NetworkError, NotFoundError, ParqueDBError, PathTraversalError,
-    QueryError, StorageError, TimeoutError, ValidationError, VersionConflictError, error_class,
+    AlreadyExistsError,
+    AuthorizationError,
+    CircuitOpenError,
+    CollectionNotFoundError,
+    CommitConflictError,
+    ConfigurationError,
+    ConflictError,
+    EntityNotFoundError,
+    InvalidFilterError,
+    MVError,
+    NetworkError,
+    NotFoundError,
+    ParqueDBError,
+    PathTraversalError,
+    QueryError,
+    StorageError,
+    TimeoutError,  # noqa: A004 - the contract's name
+    ValidationError,
+    VersionConflictError,
+    error_class,
 )
 from parquedb.errors.codes import CATEGORIES, ErrorCode, category
 from parquedb.errors.guards import (
-    RETRYABLE, is_already_exists_error, is_authorization_error, is_circuit_open_error,
-    is_configuration_error, is_conflict_error, is_mv_error, is_network_error,
-    is_not_found_error, is_parquedb_error, is_query_error, is_retryable, is_storage_error,
-    is_timeout_error, is_validation_error, is_version_conflict_error,
+    RETRYABLE,
+    is_already_exists_error,
+    is_authorization_error,
+    is_circuit_open_error,
+    is_configuration_error,
+    is_conflict_error,
+    is_mv_error,
+    is_network_error,
+    is_not_found_error,
+    is_parquedb_error,
+    is_query_error,
+    is_retryable,
+    is_storage_error,
+    is_timeout_error,
+    is_validation_error,
+    is_version_conflict_error,
 )
 from parquedb.errors.http import error_from_status, http_status
 from parquedb.errors.redact import redact, register_secret, register_secrets

@@ -8,16 +8,17 @@ derives from the matching built-in so that plain ``except ValueError`` handlers 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from parquedb.errors.codes import ErrorCode
 from parquedb.errors.redact import redact, redact_value
 
-_REGISTRY: dict[str, type["ParqueDBError"]] = {}
+_REGISTRY: dict[str, type[ParqueDBError]] = {}
 
 
 def _ctx_property(key: str, *aliases: str) -> property:
-    def get(self: "ParqueDBError") -> Any:
+    def get(self: ParqueDBError) -> Any:
         ctx = self.context
         if key in ctx:
             return ctx[key]
@@ -26,7 +27,7 @@ def _ctx_property(key: str, *aliases: str) -> property:
                 return ctx[a]
         return None
 
-    def set_(self: "ParqueDBError", value: Any) -> None:
+    def set_(self: ParqueDBError, value: Any) -> None:
         self.context[key] = value
 
     return property(get, set_, doc=f"``context[{key!r}]`` (None when absent)")
@@ -85,7 +86,8 @@ class ParqueDBError(Exception):
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.message!r}, code={self.code.value!r})"
 
-    def __reduce__(self):  # picklable across processes, context included
+    def __reduce__(self) -> tuple[Callable[[dict[str, Any]], ParqueDBError], tuple[dict[str, Any]]]:
+        # picklable across processes, context included
         return (_rebuild, (self.to_dict(),))
 
     # -- wire format -------------------------------------------------------------------
@@ -96,7 +98,7 @@ class ParqueDBError(Exception):
         return error_to_dict(self, include_cause=include_cause, include_stack=include_stack)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ParqueDBError":
+    def from_dict(cls, data: dict[str, Any]) -> ParqueDBError:
         """Rebuild the error (same class, code, message, context and cause chain)."""
         from parquedb.errors.wire import error_from_dict
 

@@ -110,7 +110,7 @@ def _categories() -> dict[ErrorCode, str]:
 CATEGORIES: dict[ErrorCode, str] = _categories()
 
 
-def category(code: "ErrorCode | str") -> str:
+def category(code: ErrorCode | str) -> str:
     """The category of a code: ``category("VERSION_CONFLICT") == "conflict"``."""
     try:
         return CATEGORIES[ErrorCode(code)]

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from parquedb.errors.classes import (
-    AlreadyExistsError, AuthorizationError, CircuitOpenError, CommitConflictError,
-    ConfigurationError, ConflictError, MVError, NetworkError, NotFoundError, ParqueDBError,
-    QueryError, StorageError, TimeoutError, ValidationError, VersionConflictError,
+    AlreadyExistsError,
+    AuthorizationError,
+    CircuitOpenError,
+    CommitConflictError,
+    ConfigurationError,
+    ConflictError,
+    MVError,
+    NetworkError,
+    NotFoundError,
+    ParqueDBError,
+    QueryError,
+    StorageError,
+    TimeoutError,  # noqa: A004 - the contract's name
+    ValidationError,
+    VersionConflictError,
 )
 
 

@@ -99,7 +99,7 @@ def error_from_status(status: int, message: str = "", **context: Any) -> C.Parqu
     (:func:`~parquedb.errors.is_retryable`), other 4xx and 5xx do not.
     """
     status = int(status)
-    cls, code = _BY_STATUS.get(status, (None, None))  # type: ignore[assignment]
+    cls, code = _BY_STATUS.get(status, (None, None))
     if cls is None:
         if 400 <= status < 500:
             cls, code = C.ParqueDBError, ErrorCode.INVALID_INPUT

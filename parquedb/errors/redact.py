@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6

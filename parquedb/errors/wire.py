@@ -63,7 +63,7 @@ def error_to_dict(error: BaseException, *, include_cause: bool = True,
             "context": _json_safe(error.context),
         }
     else:  # a foreign exception, usually a cause in a chain
-        args = getattr(error, "args", ())
+        args: tuple[Any, ...] = getattr(error, "args", ())
         text = args[0] if len(args) == 1 and isinstance(args[0], str) else str(error)
         out = {"name": type(error).__name__, "code": ErrorCode.UNKNOWN.value,
                "message": redact(text), "context": {}}

@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from parquedb.model.paths import MISSING, Pinned
 
 __all__ = [
-    "TYPE_ALIASES", "TYPE_CODES", "UTC", "as_utc", "bson_key", "compare_values", "type_name",
-    "type_rank", "values_equal",
+    "TYPE_ALIASES", "TYPE_CODES", "UTC", "BsonKey", "as_utc", "bson_key", "compare_values",
+    "type_name", "type_rank", "values_equal",
 ]
 
-UTC = timezone.utc
-_UTC = UTC
+#: a sort key: the type rank, then what orders values within that rank
+BsonKey = tuple[int, *tuple[Any, ...]]
 
 
 def as_utc(value: datetime) -> datetime:
@@ -75,7 +75,7 @@ def type_rank(value: Any) -> int:
     return _slow_key(value)[0]
 
 
-def bson_key(value: Any) -> tuple:
+def bson_key(value: Any) -> BsonKey:
     """A tuple that sorts, and compares equal, exactly as ``value`` does in MongoDB."""
     t = type(value)
     if t is str:
@@ -99,13 +99,13 @@ def bson_key(value: Any) -> tuple:
     return _slow_key(value)
 
 
-def _field_entry(key: str, value: Any) -> tuple:
+def _field_entry(key: str, value: Any) -> tuple[int, str, BsonKey]:
     """One field of an object: its value's type rank, then its name, then its value."""
     k = bson_key(value)
     return (k[0], key, k)
 
 
-def _slow_key(value: Any) -> tuple:
+def _slow_key(value: Any) -> BsonKey:
     """Subclasses and the rare types (regex, tuple as array, bytearray as binData)."""
     if isinstance(value, bool):
         return (R_BOOL, bool(value))

@@ -11,13 +11,13 @@ import os
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parquedb.errors import ErrorCode, ValidationError
-from parquedb.model.values import datetime_to_micros, decode_doc
+from parquedb.model.values import datetime_to_micros as datetime_to_micros  # re-exported
+from parquedb.model.values import decode_doc
 
-UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_ACTOR = "system/anonymous"
 
@@ -184,7 +184,7 @@ class Row:
                 1 if self.tomb else 0, self.doc]
 
     @classmethod
-    def from_list(cls, v: list[Any], seq: int) -> "Row":
+    def from_list(cls, v: list[Any], seq: int) -> Row:
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], seq, bool(v[9]), v[10])
 
     def doc_for_write(self) -> dict[str, Any]:

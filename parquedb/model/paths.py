@@ -31,9 +31,9 @@ class _Missing:
     """The value of a path that is not there (distinct from ``None``, which is null)."""
 
     __slots__ = ()
-    _instance: "_Missing | None" = None
+    _instance: _Missing | None = None
 
-    def __new__(cls) -> "_Missing":
+    def __new__(cls) -> _Missing:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -69,7 +69,7 @@ class Pinned:
         return f"Pinned({self.value!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Pinned and other.value == self.value  # type: ignore[attr-defined]
+        return type(other) is Pinned and other.value == self.value
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -104,7 +104,7 @@ def resolve(doc: Any, path: str | tuple[str, ...], *, positional: bool = False) 
     array only selects that element, instead of also being looked up as a field name in every
     subdocument element (the query reading).
     """
-    parts = split_path(path) if type(path) is str else path
+    parts = split_path(path) if isinstance(path, str) else path
     return resolve_parts(doc, parts, _indexes(parts), False, positional)
 
 
@@ -172,9 +172,9 @@ def get_path(doc: Any, path: str | tuple[str, ...], default: Any = MISSING) -> A
     This is the "address" reading used by updates (``$set: {"items.0.qty": 1}``) rather than
     the "query" reading of :func:`resolve`.
     """
-    parts = split_path(path) if type(path) is str else path
+    parts = split_path(path) if isinstance(path, str) else path
     value = doc
-    for p, j in zip(parts, _indexes(parts)):
+    for p, j in zip(parts, _indexes(parts), strict=True):
         t = type(value)
         if t is dict:
             value = value.get(p, MISSING)

@@ -19,7 +19,7 @@ import math
 import re
 from base64 import b64decode, b64encode
 from binascii import Error as _B64Error
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -37,8 +37,7 @@ MAX_DEPTH = 200
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-_UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _FLOAT_TAGS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # orjson must hand datetimes (and subclasses, dataclasses) to our ``default`` instead of
@@ -92,22 +91,23 @@ def _check_key(key: Any) -> None:
     if "." in key:
         raise _Invalid(ErrorCode.INVALID_INPUT, f"key {_key_part(key)!r} may not contain '.'")
     if not _valid_str(key):
-        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {ascii(key)} holds a lone surrogate")
+        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {key!a} holds a lone surrogate")
     if len(_GOOD_KEYS) < _GOOD_KEYS_MAX:
         _GOOD_KEYS.add(key)
 
 
 def _to_utc(dt: datetime) -> datetime:
-    """Naive -> taken as UTC; aware -> converted to ``timezone.utc``."""
+    """Naive -> taken as UTC; aware -> converted to ``UTC``."""
     tz = dt.tzinfo
-    if tz is _UTC:
+    if tz is UTC:
         return dt.replace(fold=0) if dt.fold else dt
     if tz is None or dt.utcoffset() is None:
-        return dt.replace(tzinfo=_UTC, fold=0)
+        return dt.replace(tzinfo=UTC, fold=0)
     try:
-        return dt.astimezone(_UTC)
+        return dt.astimezone(UTC)
     except OverflowError:
-        raise _Invalid(ErrorCode.INVALID_INPUT, "datetime is out of range once converted to UTC")
+        raise _Invalid(ErrorCode.INVALID_INPUT,
+                       "datetime is out of range once converted to UTC") from None
 
 
 def _norm(v: Any, depth: int) -> Any:
@@ -205,8 +205,8 @@ def validate_document(doc: dict, path: str = "") -> dict:
 # -- encoding -----------------------------------------------------------------------------------
 def datetime_to_micros(dt: datetime) -> int:
     """Exact integer microseconds since the epoch (no float rounding); naive means UTC."""
-    if dt.tzinfo is not _UTC and dt.utcoffset() is None:
-        dt = dt.replace(tzinfo=_UTC)
+    if dt.tzinfo is not UTC and dt.utcoffset() is None:
+        dt = dt.replace(tzinfo=UTC)
     return (dt - _EPOCH) // _MICROSECOND
 
 
@@ -244,7 +244,7 @@ def _default(value: Any) -> Any:
 
 def _has_nonfinite(root: Any) -> bool:
     """Is there a NaN/±inf anywhere? (an explicit stack: no call per value)"""
-    stack = [[root]]
+    stack: list[Any] = [[root]]  # JSON containers: dicts and lists
     while stack:
         c = stack.pop()
         for x in c.values() if type(c) is dict else c:
@@ -296,7 +296,7 @@ def decode_value(tree: Any) -> Any:
     if t is dict:
         if len(tree) == 1:
             key = next(iter(tree))
-            if key == "$f" or key == "$b" or key == "$d":
+            if key in {"$f", "$b", "$d"}:
                 return _decode_tag(key, tree[key])
         return {k: decode_value(x) for k, x in tree.items()}
     if t is list:
@@ -304,9 +304,9 @@ def decode_value(tree: Any) -> Any:
     return tree
 
 
-def _untag_in_place(root: list) -> None:
+def _untag_in_place(root: list[Any]) -> None:
     """Replace every tag below ``root`` in place (the tree is ours, fresh from ``loads``)."""
-    stack = [root]
+    stack: list[Any] = [root]  # JSON containers: dicts and lists
     while stack:
         c = stack.pop()
         for k, x in c.items() if type(c) is dict else enumerate(c):
@@ -314,7 +314,7 @@ def _untag_in_place(root: list) -> None:
             if t is dict:
                 if len(x) == 1:
                     key = next(iter(x))
-                    if key == "$f" or key == "$b" or key == "$d":
+                    if key in {"$f", "$b", "$d"}:
                         c[k] = _decode_tag(key, x[key])  # same key: safe while iterating
                         continue
                 stack.append(x)

@@ -13,16 +13,17 @@ nothing.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.model.bson import bson_key, compare_values
-from parquedb.query.order import sort_key
 from parquedb.model.values import validate_value
 from parquedb.mutation.doctree import MISSING, DocTree
 from parquedb.mutation.equality import clone, is_number
 from parquedb.mutation.parse import PushSpec, Step, parse_update
+from parquedb.query.order import sort_key
 
 __all__ = ["CompiledUpdate", "apply_update", "compile_update"]
 
@@ -46,7 +47,7 @@ class _Context:
 
     def now(self) -> datetime:
         if self._now is None:
-            self._now = datetime.now(timezone.utc)
+            self._now = datetime.now(UTC)
         return self._now
 
 

@@ -9,15 +9,17 @@ meets, and an update never half-applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Final
+from itertools import pairwise
+from typing import Any, Final
 
-from parquedb.model.entity import RESERVED_FIELDS as _SYSTEM_FIELDS
 from parquedb.errors import ErrorCode, QueryError, ValidationError
-from parquedb.query.matcher import compile_condition
-from parquedb.query.order import normalize_sort
+from parquedb.model.entity import RESERVED_FIELDS as _SYSTEM_FIELDS
 from parquedb.model.values import validate_value
 from parquedb.mutation.equality import is_number
+from parquedb.query.matcher import compile_condition
+from parquedb.query.order import normalize_sort
 
 __all__ = [
     "OPERATORS", "RESERVED_FIELDS", "PushSpec", "Step", "parse_path", "parse_update",
@@ -90,7 +92,7 @@ def parse_path(path: Any, op: str) -> tuple[str, ...]:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise _fail(ErrorCode.INVALID_INPUT, f"{op}: path {ascii(path)} holds a lone surrogate",
+        raise _fail(ErrorCode.INVALID_INPUT, f"{op}: path {path!a} holds a lone surrogate",
                     operator=op) from None
     return parts
 
@@ -105,7 +107,7 @@ def _check_conflicts(steps: list[Step]) -> None:
         if step.op == "$rename":
             touched.append((step.arg[1], step.op))
     touched.sort(key=lambda t: t[0])
-    for (a, op_a), (b, op_b) in zip(touched, touched[1:]):
+    for (a, op_a), (b, op_b) in pairwise(touched):
         if b[: len(a)] == a:
             where = ".".join(a)
             raise _fail(ErrorCode.VALIDATION_FAILED,

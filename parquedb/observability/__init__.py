@@ -14,11 +14,29 @@ from typing import Any
 from parquedb.observability.circuits import circuit_states
 from parquedb.observability.health import check_health
 from parquedb.observability.hooks import (
-    HOOK_METHODS, STORAGE_KINDS, HookRegistry, OperationContext, OperationResult,
-    StorageContext, current_operation, global_hooks, note_read,
+    HOOK_METHODS,
+    STORAGE_KINDS,
+    HookRegistry,
+    OperationContext,
+    OperationResult,
+    StorageContext,
+    current_operation,
+    global_hooks,
+    note_read,
 )
-from parquedb.observability.logs import JsonFormatter, LoggingHook, RedactingFilter, TextFormatter, configure_logging
-from parquedb.observability.metrics import LatencyHistogram, MetricsCollector, database_metrics, enable_metrics
+from parquedb.observability.logs import (
+    JsonFormatter,
+    LoggingHook,
+    RedactingFilter,
+    TextFormatter,
+    configure_logging,
+)
+from parquedb.observability.metrics import (
+    LatencyHistogram,
+    MetricsCollector,
+    database_metrics,
+    enable_metrics,
+)
 from parquedb.observability.prometheus import CONTENT_TYPE, prometheus_text
 
 __all__ = [

@@ -11,19 +11,19 @@ commit this process knows of.
 ``down``: the storage request failed, or the database is closed. ``degraded``: the request
 worked but a circuit is not closed, or the request took longer than ``slow_ms``.
 
-Circuits come from the storage (see :mod:`.circuits`): a storage with a ``circuits()`` method returning
-``{name: {"state": "closed" | "open" | "half_open", ...}}`` (or ``{name: "closed"}``) is
-reported as is; a storage without breakers reports ``{}``.
+Circuits come from the storage (see :mod:`.circuits`): a storage with a ``circuits()`` method
+returning ``{name: {"state": "closed" | "open" | "half_open", ...}}`` (or ``{name: "closed"}``)
+is reported as is; a storage without breakers reports ``{}``.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from parquedb.errors.redact import redact
-
 from parquedb.observability.circuits import circuit_states
 
 #: a health probe slower than this (ms) makes the status "degraded"
@@ -35,7 +35,7 @@ def check_health(storage: Any, *, uri: str, probe_key: str, closed: bool,
                  slow_ms: float = SLOW_MS) -> dict[str, Any]:
     """Health of a store: GET ``probe_key`` (a small object every store has), the circuits,
     and the age of the newest commit (``last_commit_ts()``: microseconds, or None)."""
-    checked = datetime.now(timezone.utc).isoformat()
+    checked = datetime.now(UTC).isoformat()
     info: dict[str, Any] = {"ok": False, "uri": redact(str(uri)),
                             "backend": type(storage).__name__,
                             "request": f"GET {probe_key}", "latency_ms": None, "error": None}

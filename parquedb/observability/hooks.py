@@ -36,13 +36,14 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parquedb.storage import Storage
     from parquedb.observability.metrics import MetricsCollector
+    from parquedb.storage import Storage
 
 log = logging.getLogger("parquedb.hooks")
 _op_ids = itertools.count(1)
@@ -68,7 +69,7 @@ STORAGE_KINDS = ("GET", "PUT", "LIST", "HEAD", "DELETE")
 _EPOCH_OFFSET = time.time() - time.perf_counter()
 
 #: the operation running in this thread / task (only set while some hook is registered)
-_current: ContextVar["OperationContext | None"] = ContextVar("parquedb_operation", default=None)
+_current: ContextVar[OperationContext | None] = ContextVar("parquedb_operation", default=None)
 
 
 @dataclass(slots=True, eq=False)
@@ -256,13 +257,13 @@ _DEFAULT: Any = _Default()
 class HookRegistry:
     """Hooks of one database (``db.hooks``), or the process-wide :data:`global_hooks`."""
 
-    def __init__(self, parent: "HookRegistry | None" = _DEFAULT) -> None:
+    def __init__(self, parent: HookRegistry | None = _DEFAULT) -> None:
         self._hooks: list[Any] = []
-        self._methods: dict[str, tuple[Callable[..., Any], ...]] = {n: () for n in HOOK_METHODS}
+        self._methods: dict[str, tuple[Callable[..., Any], ...]] = dict.fromkeys(HOOK_METHODS, ())
         self.active = False
         self.hook_errors = 0
         self._lock = threading.RLock()
-        self._children: "weakref.WeakSet[HookRegistry]" = weakref.WeakSet()
+        self._children: weakref.WeakSet[HookRegistry] = weakref.WeakSet()
         self._storage: Storage | None = None
         self._failed: set[tuple[int, str]] = set()
         #: the MetricsCollector ``db.metrics()`` reports (see :func:`.metrics.enable_metrics`)
@@ -361,7 +362,7 @@ class HookRegistry:
             child._rebuild()
 
     # -- the storage seam ----------------------------------------------------------------
-    def bind(self, storage: "Storage") -> None:
+    def bind(self, storage: Storage) -> None:
         """Report ``storage``'s requests to this registry's hooks (the database calls this once,
         right after opening its storage, then applies the automatic instrumentation of
         :func:`parquedb.observability.auto.instrument_registry`)."""
@@ -370,7 +371,7 @@ class HookRegistry:
             self._sync_storage()
 
     @property
-    def storage(self) -> "Storage | None":
+    def storage(self) -> Storage | None:
         return self._storage
 
     def _sync_storage(self) -> None:

@@ -24,10 +24,16 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from parquedb.observability.hooks import STORAGE_KINDS, HookRegistry, OperationContext, OperationResult, StorageContext
-
+from parquedb.observability.hooks import (
+    STORAGE_KINDS,
+    HookRegistry,
+    OperationContext,
+    OperationResult,
+    StorageContext,
+)
 
 #: upper bounds (seconds) of the latency buckets: 100 µs to 10 s
 DEFAULT_BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -55,13 +61,11 @@ class LatencyHistogram:
         self.counts[bisect_left(self.bounds, seconds)] += 1
         self.count += 1
         self.sum += seconds
-        if seconds < self.min:
-            self.min = seconds
-        if seconds > self.max:
-            self.max = seconds
+        self.min = min(self.min, seconds)
+        self.max = max(self.max, seconds)
         self.samples.append(seconds)
 
-    def merge(self, other: "LatencyHistogram") -> None:
+    def merge(self, other: LatencyHistogram) -> None:
         for i, c in enumerate(other.counts):
             self.counts[i] += c
         self.count += other.count
@@ -70,7 +74,7 @@ class LatencyHistogram:
         self.max = max(self.max, other.max)
         self.samples.extend(other.samples)
 
-    def copy(self) -> "LatencyHistogram":
+    def copy(self) -> LatencyHistogram:
         h = LatencyHistogram(self.bounds, self.samples.maxlen or RESERVOIR_SIZE)
         h.merge(self)
         return h
@@ -78,7 +82,7 @@ class LatencyHistogram:
     def cumulative(self) -> list[tuple[float, int]]:
         """``[(upper bound, observations <= bound), ..., (inf, count)]``."""
         out, acc = [], 0
-        for bound, c in zip(self.bounds + (math.inf,), self.counts):
+        for bound, c in zip((*self.bounds, math.inf), self.counts, strict=True):
             acc += c
             out.append((bound, acc))
         return out
@@ -123,7 +127,7 @@ class OperationStats:
         self.latency = LatencyHistogram()
         self.error_codes: dict[str, int] = {}
 
-    def merge(self, other: "OperationStats") -> None:
+    def merge(self, other: OperationStats) -> None:
         self.count += other.count
         self.errors += other.errors
         self.rows += other.rows
@@ -135,7 +139,7 @@ class OperationStats:
         for k, v in other.error_codes.items():
             self.error_codes[k] = self.error_codes.get(k, 0) + v
 
-    def copy(self) -> "OperationStats":
+    def copy(self) -> OperationStats:
         s = OperationStats()
         s.merge(self)
         return s
@@ -160,7 +164,7 @@ class StorageStats:
         self.bytes = 0
         self.latency = LatencyHistogram()
 
-    def copy(self) -> "StorageStats":
+    def copy(self) -> StorageStats:
         s = StorageStats()
         s.count, s.errors, s.not_found, s.exists, s.bytes = \
             self.count, self.errors, self.not_found, self.exists, self.bytes
@@ -275,12 +279,12 @@ class MetricsCollector:
             d["operations"] = {op: s.to_dict() for op, s in by_coll_op[coll].items()}
             collections[coll] = d
         all_storage = StorageStats()
-        for st in storage.values():
-            all_storage.count += st.count
-            all_storage.errors += st.errors
-            all_storage.not_found += st.not_found
-            all_storage.exists += st.exists
-            all_storage.latency.merge(st.latency)
+        for sst in storage.values():
+            all_storage.count += sst.count
+            all_storage.errors += sst.errors
+            all_storage.not_found += sst.not_found
+            all_storage.exists += sst.exists
+            all_storage.latency.merge(sst.latency)
         now = time.time()
         return {
             "since": self.since,

@@ -33,14 +33,21 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from parquedb.observability.hooks import HookRegistry, OperationContext, OperationResult, StorageContext, global_hooks
+from parquedb.observability.hooks import (
+    HookRegistry,
+    OperationContext,
+    OperationResult,
+    StorageContext,
+    global_hooks,
+)
 from parquedb.observability.metrics import DEFAULT_BUCKETS, error_code_of
 
 _CIRCUIT_VALUE = {"closed": 0, "half_open": 1, "open": 2}
@@ -240,8 +247,9 @@ class OpenTelemetryHook:
     # -- storage -------------------------------------------------------------------------
     def on_storage_request(self, ctx: StorageContext) -> None:
         if self.metrics:
-            attrs = {"db.system": "parquedb", "parquedb.storage.kind": ctx.kind,
-                     "parquedb.storage.outcome": ctx.outcome}
+            attrs: dict[str, str | int] = {"db.system": "parquedb",
+                                           "parquedb.storage.kind": ctx.kind,
+                                           "parquedb.storage.outcome": ctx.outcome}
             self._storage_requests.add(1, attrs)
             if ctx.nbytes and ctx.outcome == "ok":
                 self._storage_bytes.add(ctx.nbytes, {"db.system": "parquedb",

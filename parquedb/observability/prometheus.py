@@ -29,7 +29,12 @@ import math
 from typing import Any
 
 from parquedb.observability.hooks import HookRegistry
-from parquedb.observability.metrics import LatencyHistogram, MetricsCollector, enable_metrics, iter_series
+from parquedb.observability.metrics import (
+    LatencyHistogram,
+    MetricsCollector,
+    enable_metrics,
+    iter_series,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _CIRCUIT_VALUE = {"closed": 0, "half_open": 1, "open": 2}
@@ -127,10 +132,10 @@ def prometheus_text(source: Any, *, prefix: str = "parquedb_",
     name = out.family("storage_requests_total", "counter",
                       "Storage requests by kind (GET, PUT, LIST, HEAD, DELETE) and outcome")
     for k in kinds:
-        st = storage[k]
-        ok = st.count - st.errors - st.not_found - st.exists
-        for outcome, n in (("ok", ok), ("not_found", st.not_found), ("exists", st.exists),
-                           ("error", st.errors)):
+        sst = storage[k]
+        ok = sst.count - sst.errors - sst.not_found - sst.exists
+        for outcome, n in (("ok", ok), ("not_found", sst.not_found), ("exists", sst.exists),
+                           ("error", sst.errors)):
             out.sample(name, {**const, "kind": k, "outcome": outcome}, n)
     name = out.family("storage_bytes_total", "counter",
                       "Bytes read (GET) and written (PUT) in storage")

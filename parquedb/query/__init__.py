@@ -4,10 +4,10 @@ Pure Python, no I/O. Everything compiles once (``compile_filter``, ``sort_key``,
 ``compile_projection``) into closures that the engine then runs over many documents.
 """
 
-from parquedb.query.matcher import Predicate, compile_condition, compile_filter
 from parquedb.model.bson import bson_key, compare_values, type_rank, values_equal
-from parquedb.query.order import normalize_sort, sort_key
 from parquedb.model.paths import MISSING, get_path, resolve, split_path
+from parquedb.query.matcher import Predicate, compile_condition, compile_filter
+from parquedb.query.order import normalize_sort, sort_key
 from parquedb.query.projection import compile_projection
 
 __all__ = [

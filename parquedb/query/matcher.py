@@ -32,8 +32,9 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from parquedb.errors import InvalidFilterError
 from parquedb.model.bson import TYPE_ALIASES, TYPE_CODES, as_utc, bson_key
@@ -354,9 +355,8 @@ def _in_fn(items: Any, op: str, field: str) -> tuple[Callable[[Any], bool], bool
         if tv is str:
             if v in fstrs:
                 return True
-        elif tv is int or tv is float:
-            if v in fnums or (has_nan and v != v):
-                return True
+        elif (tv is int or tv is float) and (v in fnums or (has_nan and v != v)):
+            return True
         for f in fothers:
             if f(v):
                 return True
@@ -671,10 +671,20 @@ def _any_of(preds: list[Predicate]) -> Predicate:
     return pred
 
 
+def _none_of(preds: list[Predicate]) -> Predicate:
+    either = _any_of(preds)
+
+    def pred(doc: dict) -> bool:
+        return not either(doc)
+
+    return pred
+
+
 def _compile_filter(filt: Any, where: str) -> Predicate:
     """Compile a (sub)filter; ``where`` prefixes paths in error messages ($elemMatch)."""
     if type(filt) is not dict:
-        raise _error(f"a filter must be a dict, got {type(filt).__name__}", where.rstrip(".") or None)
+        raise _error(f"a filter must be a dict, got {type(filt).__name__}",
+                     where.rstrip(".") or None)
     preds: list[Predicate] = []
     for key, value in filt.items():
         if type(key) is not str:
@@ -693,15 +703,14 @@ def _compile_filter(filt: Any, where: str) -> Predicate:
             elif key == "$or":
                 preds.append(_any_of(subs))
             else:
-                either = _any_of(subs)
-                preds.append(lambda doc, either=either: not either(doc))
+                preds.append(_none_of(subs))
             continue
         field = where + key
         preds.append(_field_predicate(key, _field_test(value, field), field))
     return _all_of(preds)
 
 
-def compile_filter(filter: dict | None) -> Predicate:  # noqa: A002 - the API's name
+def compile_filter(filter: dict | None) -> Predicate:
     """Validate ``filter`` and compile it into ``predicate(doc) -> bool``.
 
     ``None`` and ``{}`` match everything. Raises ``InvalidFilterError`` (code INVALID_FILTER,

@@ -7,19 +7,29 @@ sorts below null and missing; ties are broken by ``$id``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from parquedb.errors import ErrorCode, QueryError
-from parquedb.model.bson import (R_BOOL, R_DATE, R_EMPTY_ARRAY, R_NULL, R_NUMBER, R_STRING,
-                                 bson_key, compare_values, type_rank, values_equal)
+from parquedb.model.bson import (
+    R_BOOL,
+    R_DATE,
+    R_EMPTY_ARRAY,
+    R_NULL,
+    R_NUMBER,
+    R_STRING,
+    bson_key,
+    compare_values,
+    type_rank,
+    values_equal,
+)
 from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 
 __all__ = [
     "bson_key", "compare_values", "normalize_sort", "sort_key", "type_rank", "values_equal",
 ]
 
-_UTC = timezone.utc
 
 
 # -- sorting ------------------------------------------------------------------------------------
@@ -72,14 +82,14 @@ class _Desc:
     def __init__(self, k: tuple) -> None:
         self.k = k
 
-    def __lt__(self, other: "_Desc") -> bool:
+    def __lt__(self, other: _Desc) -> bool:
         return other.k < self.k
 
-    def __gt__(self, other: "_Desc") -> bool:
+    def __gt__(self, other: _Desc) -> bool:
         return other.k > self.k
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is _Desc and self.k == other.k  # type: ignore[attr-defined]
+        return type(other) is _Desc and self.k == other.k
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -87,7 +97,7 @@ class _Desc:
         return f"_Desc({self.k!r})"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _desc_key(k: tuple) -> tuple:
@@ -102,7 +112,7 @@ def _desc_key(k: tuple) -> tuple:
         return (-R_STRING, (*[-ord(c) for c in k[1]], 1))
     if r == R_NUMBER:
         return (-R_NUMBER, 0) if len(k) == 2 else (-R_NUMBER, -1, -k[2])  # NaN last
-    if r == R_NULL or r == R_EMPTY_ARRAY:
+    if r in (R_NULL, R_EMPTY_ARRAY):
         return (-r,)
     if r == R_BOOL:
         return (-R_BOOL, not k[1])

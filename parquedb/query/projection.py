@@ -18,7 +18,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from parquedb.errors import ErrorCode, QueryError
 from parquedb.model.paths import MISSING, split_path

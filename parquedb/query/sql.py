@@ -18,7 +18,7 @@ from parquedb.support.sqltext import quote
 _PY = {"string": (str,), "int64": (int,), "double": (float,), "bool": (bool,),
        "timestamp": (datetime,)}
 _CMP = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<=", "$eq": "=", "$ne": "<>"}
-TRUE = ("TRUE", [], False)
+TRUE: tuple[str, list[Any], bool] = ("TRUE", [], False)
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -26,7 +26,7 @@ def _fits(value: Any, kind: str) -> bool:
     if isinstance(value, bool):
         return kind == "bool"
     if kind in ("int64", "double"):
-        return isinstance(value, int) and kind == "int64" and -2**63 <= value < 2**63 or (
+        return (isinstance(value, int) and kind == "int64" and -2**63 <= value < 2**63) or (
             isinstance(value, float) and kind == "double" and value == value)
     return isinstance(value, _PY[kind])
 
@@ -75,7 +75,7 @@ def _field_or_logic(key: str, value: Any, types: dict[str, str]) -> tuple[str, l
         if "$options" in value or "$regex" in value:
             parts = [_op(col, kind, op, arg) for op, arg in value.items()
                      if op not in ("$regex", "$options")]
-            return _and(parts + [TRUE])
+            return _and([*parts, TRUE])
         return _and([_op(col, kind, op, arg) for op, arg in value.items()])
     return _op(col, kind, "$eq", value)
 
@@ -110,7 +110,8 @@ def _op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
         has_null = any(v is None for v in arg)
         params: list[Any] = list(fitting)
         # null-safe: NULL IN (...) is NULL in SQL, but a missing field is simply "not in"
-        conds = [f"coalesce({col} IN ({', '.join('?' for _ in fitting)}), FALSE)"] if fitting else []
+        marks = ", ".join("?" for _ in fitting)
+        conds = [f"coalesce({col} IN ({marks}), FALSE)"] if fitting else []
         if has_null:
             conds.append(f"{col} IS NULL")
         sql = "(" + " OR ".join(conds) + ")" if conds else "FALSE"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parquedb.errors import ConfigurationError, ErrorCode
+from parquedb.errors import ConfigurationError
 from parquedb.storage.base import FileMeta, Storage
 from parquedb.storage.fsspec_store import FsspecStorage
 from parquedb.storage.local import LocalStorage
@@ -31,5 +31,5 @@ def open_storage(uri: str, storage_options: dict[str, Any] | None = None) -> Sto
     raise ConfigurationError(f"unsupported storage scheme {scheme!r}", scheme=scheme)
 
 
-__all__ = ["FileMeta", "FsspecStorage", "LocalStorage", "MemoryStorage", "Storage", "check_key", "join",
-           "open_storage"]
+__all__ = ["FileMeta", "FsspecStorage", "LocalStorage", "MemoryStorage", "Storage", "check_key",
+           "join", "open_storage"]

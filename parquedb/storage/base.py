@@ -7,10 +7,12 @@ request seam (:meth:`Storage._request`) through which hooks, metrics and breaker
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from parquedb.errors import ParqueDBError
 from parquedb.storage.classify import storage_error
@@ -168,7 +170,8 @@ class Storage:
     def list(self, prefix: str) -> list[FileMeta]:
         """Objects directly or indirectly under ``prefix`` (a folder key), sorted by key."""
         check_key(prefix)
-        return self._request("LIST", prefix, lambda: sorted(self._do_list(prefix), key=lambda m: m.key))
+        return self._request("LIST", prefix,
+                             lambda: sorted(self._do_list(prefix), key=lambda m: m.key))
 
     def cache_root(self) -> str | None:
         """The local folder :meth:`cached_path` puts copies in, if any."""
@@ -213,5 +216,5 @@ class Storage:
     def _do_exists(self, key: str) -> bool:
         raise NotImplementedError
 
-    def _do_list(self, prefix: str) -> list[FileMeta]:
+    def _do_list(self, prefix: str) -> builtins.list[FileMeta]:  # `list` here is the method
         raise NotImplementedError

@@ -18,7 +18,7 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fsspec.spec import AbstractFileSystem
@@ -26,7 +26,7 @@ from fsspec.spec import AbstractFileSystem
 from parquedb.storage.rangefile import BlockCache, RangeFile
 
 _ids = itertools.count(1)
-_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class _InContext:
@@ -103,5 +103,5 @@ class StoreFileSystem(AbstractFileSystem):
         key = self._key(path)
         local = self.storage.cached_path(key)
         if local is not None:
-            return open(local, "rb")  # type: ignore[return-value]
+            return open(local, "rb")
         return RangeFile(self._store(), key, self.cache, size=self._size(key))

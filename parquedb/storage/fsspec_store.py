@@ -236,9 +236,14 @@ def conditional_writes_ok(store: FsspecStorage) -> bool:
     return known
 
 
-def refuse_unless_conditional(store: FsspecStorage) -> None:
+def refuse_unless_conditional(store: Storage) -> None:
     """Mark ``store`` read-only when it does not refuse a second create of a key, or when
-    these credentials may not write at all (a read-only key can still open it to read)."""
+    these credentials may not write at all (a read-only key can still open it to read).
+
+    Takes any storage because the database asks every store it opens; only an fsspec store
+    can prove the check (a local folder or memory creates atomically: nothing to do)."""
+    if not isinstance(store, FsspecStorage):
+        return
     try:
         ok = conditional_writes_ok(store)
     except AuthorizationError as e:

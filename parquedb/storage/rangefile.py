@@ -113,7 +113,8 @@ class RangeFile(io.RawIOBase):
             end = min(end, self._tail_start)
             if end > start:
                 want.update(range(start // self.block, (end - 1) // self.block + 1))
-        missing = sorted(i for i in want if self.cache.get(("blk", self.key, self.block, i)) is None)
+        missing = sorted(i for i in want
+                         if self.cache.get(("blk", self.key, self.block, i)) is None)
         spans: list[list[int]] = []
         for i in missing:
             if spans and spans[-1][-1] == i - 1 and len(spans[-1]) < span_blocks:

@@ -23,14 +23,15 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pybreaker
 
 from parquedb.errors import CircuitOpenError, NetworkError, ParqueDBError
-from parquedb.storage.classify import is_transient, storage_error
+from parquedb.storage.classify import storage_error
 
 log = logging.getLogger("parquedb.storage")
 
@@ -67,7 +68,7 @@ class _Noop(Exception):
 class Circuit:
     """One circuit breaker (a store's read or write side)."""
 
-    def __init__(self, name: str, policy: BreakerPolicy, monitor: "CircuitBreakerMonitor") -> None:
+    def __init__(self, name: str, policy: BreakerPolicy, monitor: CircuitBreakerMonitor) -> None:
         self.name = name
         self.policy = policy
         self.breaker = pybreaker.CircuitBreaker(
@@ -82,7 +83,7 @@ class Circuit:
         opened = self.breaker._state_storage.opened_at
         if opened is None:
             return 0.0
-        left = self.policy.reset_timeout - (datetime.now(timezone.utc) - opened).total_seconds()
+        left = self.policy.reset_timeout - (datetime.now(UTC) - opened).total_seconds()
         return max(0.0, left)
 
     def admit(self) -> bool:
@@ -144,11 +145,11 @@ def _ok() -> None:
 
 
 def _fail() -> None:
-    raise _Noop()
+    raise _Noop
 
 
 class _Relay(pybreaker.CircuitBreakerListener):
-    def __init__(self, monitor: "CircuitBreakerMonitor") -> None:
+    def __init__(self, monitor: CircuitBreakerMonitor) -> None:
         self.monitor = monitor
 
     def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
@@ -207,7 +208,7 @@ class CircuitBreakerMonitor:
         circuit = self._circuits.get(name)
         event = {"name": name, "from": (old or "closed").replace("-", "_"),
                  "to": (new or "closed").replace("-", "_"),
-                 "at": datetime.now(timezone.utc).isoformat(),
+                 "at": datetime.now(UTC).isoformat(),
                  "reason": circuit.last_error if circuit is not None and new != "closed" else None}
         with self._lock:
             self._events.append(event)

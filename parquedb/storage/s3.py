@@ -28,6 +28,7 @@ from parquedb.errors import ConfigurationError, ErrorCode
 from parquedb.storage.fsspec_store import FsspecStorage
 from parquedb.storage.resilience import BreakerPolicy, Resilience, RetryPolicy
 
+
 def _number(opts: dict[str, Any], name: str, default: float, *, minimum: float = 0) -> float:
     value = opts.pop(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
