@@ -42,10 +42,11 @@ class Snapshot:
             idx = self.indexes[collection] = IdIndex(cs, self.files)
         return idx
 
-    def meta(self, collection: str, key: str) -> Any:
-        """Committed metadata ``key`` of ``collection`` (None when unset)."""
-        cs = self.state.collections.get(collection)
-        return None if cs is None else cs.meta.get(key)
+    def meta(self, scope: str, key: str) -> Any:
+        """Committed metadata ``key`` of ``scope`` (a collection, view or dataset; None when
+        unset)."""
+        values = self.state.meta.get(scope)
+        return None if values is None else values.get(key)
 
     def current(self, collection: str, eid: str) -> Row | None:
         """Newest stored version of ``eid`` (tombstones and soft-deleted rows included)."""

@@ -26,7 +26,6 @@ class CollectionState:
     rows_folded: int = 0    # inlined rows up to this seq have been moved into files
     removed: dict[str, int] = field(default_factory=dict)  # file key -> ts it stopped being live
     events_folded: int = 0  # inlined events likewise
-    meta: dict[str, Any] = field(default_factory=dict)  # set by "meta" actions (watermarks)
 
     def recount(self) -> None:
         self.inline_bytes = sum(row_size(r) for r in self.rows.values()) + sum(
@@ -48,6 +47,8 @@ class TableState:
         self.seq = 0
         self.ts = 0
         self.collections: dict[str, CollectionState] = {}
+        # scope (a collection, a view, a dataset) -> key -> value; set by "meta" actions
+        self.meta: dict[str, dict[str, Any]] = {}
 
     def collection(self, name: str) -> CollectionState:
         cs = self.collections.get(name)
@@ -63,6 +64,9 @@ class TableState:
         seq, ts = commit.seq, commit.ts
         for a in commit.actions:
             kind = a["a"]
+            if kind == "meta":
+                self._set_meta(a["c"], a["key"], a["value"])
+                continue
             cs = self.collection(a["c"])
             if kind == "rows":
                 for r in a["rows"]:
@@ -101,11 +105,6 @@ class TableState:
                     cs.events = [e for e in cs.events if e.seq > upto]
                     cs.events_folded = max(cs.events_folded, upto)
                 cs.recount()
-            elif kind == "meta":
-                if a["value"] is None:
-                    cs.meta.pop(a["key"], None)
-                else:
-                    cs.meta[a["key"]] = a["value"]
             else:
                 raise ConfigurationError(
                     f"commit {seq} has an action this parquedb does not know ({kind!r}): "
@@ -113,6 +112,16 @@ class TableState:
                     code=ErrorCode.UNSUPPORTED_FORMAT_VERSION, seq=seq, action=str(kind))
         self.seq, self.ts = seq, ts
         return touched
+
+    def _set_meta(self, scope: str, key: str, value: Any) -> None:
+        if value is None:
+            values = self.meta.get(scope)
+            if values is not None:
+                values.pop(key, None)
+                if not values:
+                    del self.meta[scope]
+        else:
+            self.meta.setdefault(scope, {})[key] = value
 
     # -- checkpoints ---------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -127,10 +136,10 @@ class TableState:
                     "rows_folded": cs.rows_folded,
                     "events_folded": cs.events_folded,
                     "removed": cs.removed,
-                    **({"meta": cs.meta} if cs.meta else {}),
                 }
                 for name, cs in self.collections.items()
             },
+            **({"meta": self.meta} if self.meta else {}),
         })
 
     @classmethod
@@ -149,6 +158,6 @@ class TableState:
             cs.rows_folded = c.get("rows_folded", 0)
             cs.events_folded = c.get("events_folded", 0)
             cs.removed = dict(c.get("removed") or {})
-            cs.meta = dict(c.get("meta") or {})
             cs.recount()
+        st.meta = {scope: dict(values) for scope, values in (d.get("meta") or {}).items()}
         return st

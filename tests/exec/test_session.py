@@ -165,3 +165,12 @@ def test_an_unknown_action_is_a_coded_error_not_silence(tmp_path: Any) -> None:
     with pytest.raises(ConfigurationError) as e:
         state.apply(Commit(1, 1, "w", [{"a": "frobnicate", "c": "x"}]))
     assert e.value.code == ErrorCode.UNSUPPORTED_FORMAT_VERSION
+
+
+def test_metadata_alone_creates_no_collection(tmp_path: Any) -> None:
+    with parquedb.connect(str(tmp_path / "db")) as db:
+        db.session.write(lambda b: b.set_meta("logs/workers", "offset", 10))
+        assert db.list_collections() == []
+        assert db.sql("SELECT 1 AS one").to_pylist() == [{"one": 1}]
+        with db.session.reading() as r:
+            assert r.meta("logs/workers", "offset") == 10
