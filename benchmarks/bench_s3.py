@@ -38,10 +38,11 @@ from typing import Any, Callable
 
 import parquedb
 from parquedb.errors import StorageError
+from parquedb.testing import Fault, FaultyStorage, live_files
 
 from .dataset import RAREST_STATUS, SELECTIVE_VIEWS_GT, generate
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests", "helpers"))
 from s3server import find_weed, start_server  # noqa: E402
 
 KINDS = ("GET", "PUT", "LIST", "HEAD", "DELETE")
@@ -94,7 +95,7 @@ def anchors(server: Any, uri: str, db: parquedb.Database, ids: list[str],
                            use_listings_cache=False,
                            client_kwargs={"endpoint_url": o["endpoint_url"]})
     base = uri[len("s3://"):]
-    files = sorted(db._table.snapshot.state.collections["posts"].files)
+    files = sorted(live_files(db, "posts"))
     out: dict[str, float] = {}
 
     def med(fn: Callable[[], Any], n: int) -> float:
@@ -224,7 +225,6 @@ def main() -> None:
         # a real S3/R2 endpoint is 10-50 ms away: add 20 ms to every request and reopen cold,
         # reading one request at a time and with parallel reads (commits, id columns)
         from parquedb.storage import open_storage
-        from parquedb.storage.faults import Fault, FaultyStorage
 
         def reopen_far(parallel: int) -> None:
             far = FaultyStorage(open_storage(uri, opts))

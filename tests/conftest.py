@@ -1,4 +1,4 @@
-"""Shared fixtures for the public-API tests (tests/test_api_*.py).
+"""Shared fixtures (the API tests in tests/api/ use them most).
 
 * ``store``  -- where a database lives: a fresh local tmp folder, a unique ``memory://`` name, or
   a fresh prefix of a bucket on the test SeaweedFS server (``s3``).
@@ -8,21 +8,24 @@
 * ``local_store`` / ``local_db`` -- local folder only, for path-safety checks (``store.parent``
   is the folder that holds the root, so a test can prove nothing escaped it).
 
-Helpers for exact value comparison (``same``) and file snapshots live here too.
+The SeaweedFS fixtures (``s3_server``, ``s3_options``, ``s3_uri``) come from the
+``helpers.s3fixtures`` plugin; helpers shared by tests (``same``, ``user_fields``,
+``walk_tree``...) are in the ``helpers`` package.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import uuid
-from datetime import datetime
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import parquedb
-from conftest_s3 import *  # noqa: E402,F401,F403  (s3_server, s3_options, s3_uri: SeaweedFS)
+from parquedb.storage import MemoryStorage
+
+pytest_plugins = ["helpers.s3fixtures"]
 
 
 class Store:
@@ -71,7 +74,7 @@ class Store:
         else:
             # There is no public way to list a memory store: look at whichever in-process
             # backend holds it (parquedb's own dict store, else fsspec's memory filesystem).
-            # tests/test_api_crud.py::test_store_files_helper_sees_writes guards this helper.
+            # tests/api/test_api_crud.py::test_store_files_helper_sees_writes guards this helper.
             name = self.root.lstrip("/")
             try:
                 from parquedb.storage import memory as _mem
@@ -103,21 +106,6 @@ class Store:
                 pass
 
 
-def walk_tree(top: str) -> dict[str, int]:
-    """Every file and directory under ``top`` (relative path -> size, -1 for a directory)."""
-    out: dict[str, int] = {}
-    for dirpath, dirs, names in os.walk(top):
-        for d in dirs:
-            out[os.path.relpath(os.path.join(dirpath, d), top) + "/"] = -1
-        for n in names:
-            p = os.path.join(dirpath, n)
-            try:
-                out[os.path.relpath(p, top)] = os.path.getsize(p)
-            except OSError:
-                out[os.path.relpath(p, top)] = -2
-    return out
-
-
 def _make_local(tmp_path: Any) -> Store:
     parent = tmp_path / "outer"
     parent.mkdir()
@@ -146,11 +134,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Store]:
     yield s
     s.close_all()
     if s.kind == "memory":  # free the in-process store
-        try:
-            from parquedb.storage import memory as _mem
-            getattr(_mem, "_STORES", {}).pop(s.root.lstrip("/"), None)
-        except ImportError:
-            pass
+        MemoryStorage.drop(s.root.lstrip("/"))
         try:
             import fsspec
 
@@ -178,28 +162,3 @@ def local_db(local_store: Store) -> Iterator[parquedb.Database]:
     d = local_store.open()
     yield d
     d.close()
-
-
-# -- exact comparison ----------------------------------------------------------------------
-def same(a: Any, b: Any) -> bool:
-    """Exact equality: same type at every node, NaN == NaN, sign of zero, dict key order."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is float:
-        if math.isnan(a):
-            return math.isnan(b)
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if type(a) is dict:
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if type(a) is list:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if type(a) is datetime:
-        return a == b and a.utcoffset() == b.utcoffset()
-    return a == b
-
-
-def user_fields(entity: dict[str, Any]) -> dict[str, Any]:
-    """The entity without the keys the database owns."""
-    system = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt",
-              "updatedBy", "deletedAt", "deletedBy"}
-    return {k: v for k, v in entity.items() if k not in system}

@@ -1,5 +1,8 @@
 """A storage wrapper that fails on purpose, for testing what a database does when its store does.
 
+    from parquedb.storage import MemoryStorage
+    from parquedb.testing import Fault, FaultyStorage
+
     inner = MemoryStorage("t")
     store = FaultyStorage(inner)
     store.inject(Fault("PUT", "_log/", when="after"))   # the next commit lands, its answer is lost
@@ -24,8 +27,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from parquedb.storage.base import FileMeta, Storage
 
@@ -36,12 +40,17 @@ def _default_error(kind: str, key: str) -> BaseException:
 
 @dataclass
 class Fault:
+    """Which requests to disturb, and how (see the module docstring). ``hits`` counts the
+    matching requests seen so far, so a test can check that a fault was reached at all."""
+
     kind: str | None = None                       # None: any kind
     key: str | Callable[[str], bool] = ""         # substring of the key, or a predicate
     when: str = "before"                          # "before" | "after" | "torn"
     skip: int = 0                                 # let this many matches through first
     times: int = 1                                # then act on this many (-1: forever)
-    latency: float = 0.0
+    latency: float = 0.0                          # seconds to wait first
+    # (kind, key) -> the exception to raise; the default, ConnectionError, is transient (a
+    # store with retries retries it); None: only the latency
     error: Callable[[str, str], BaseException] | None = _default_error
     hits: int = field(default=0, init=False)      # matching requests seen so far
 
@@ -58,7 +67,12 @@ class Fault:
 
 
 class FaultyStorage(Storage):
-    """Wraps ``inner``; every request may be delayed or failed by the injected faults."""
+    """Wraps ``inner``; every request may be delayed or failed by the injected faults.
+
+    Reads never bypass the wrapper (``is_local`` is False even over a local folder), so every
+    byte read is a request that a fault can pick. ``requests`` lists ``(kind, key)`` of each
+    request in order; ``inject`` adds a fault (and returns it), ``clear`` removes them all.
+    """
 
     def __init__(self, inner: Storage) -> None:
         super().__init__()

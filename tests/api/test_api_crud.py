@@ -8,7 +8,6 @@ reopening a store and the exact round trip of every user value type.
 from __future__ import annotations
 
 import math
-import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -19,10 +18,9 @@ from parquedb.errors import (
     AlreadyExistsError, NotFoundError, ValidationError, VersionConflictError,
 )
 
-from conftest import same, user_fields
+from helpers import ULID_RE, same, user_fields
 
 UTC = timezone.utc
-ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 SYSTEM_KEYS = {"version", "createdAt", "createdBy", "updatedAt", "updatedBy"}
 
 

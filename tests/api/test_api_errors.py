@@ -16,7 +16,7 @@ import parquedb
 from parquedb import errors as E
 from parquedb.errors import ErrorCode, ParqueDBError
 
-from conftest import walk_tree
+from helpers import walk_tree
 
 UTC = timezone.utc
 

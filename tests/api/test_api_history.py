@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from helpers import ULID_RE
+
 UTC = timezone.utc
-ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 EVENT_KEYS = {"id", "ts", "op", "entityId", "version", "before", "after", "actor"}
 
 

@@ -23,7 +23,6 @@ The minimal sequences the machines found are kept at the end as plain regression
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import tempfile
 import uuid
@@ -31,73 +30,24 @@ from collections import defaultdict
 
 import fsspec
 import pytest
-from hypothesis import HealthCheck, Phase, settings, strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
 import parquedb
 from parquedb.errors import (AlreadyExistsError, EntityNotFoundError, NotFoundError,
                              ValidationError)
+from parquedb.testing import tune
+
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 
 COLL = "items"
 TYPE = "Item"
 POOL = [f"e{i}" for i in range(12)]  # ids the machine chooses from (plus generated ULIDs)
 UPDATE_FIELDS = ["a", "b", "c", "l", "x"]  # "g" (a group number) is only set at create
-SYSTEM_KEYS = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt",
-               "updatedBy", "deletedAt", "deletedBy"}
 
 
-def tune(db) -> None:
-    """Small thresholds so a handful of writes reach data files, checkpoints, compaction."""
-    s = db._table.settings
-    s.inline_max_rows = 3
-    s.checkpoint_interval = 4
-    s.compact_inline_rows = 8
-    s.compact_small_files = 2
-
-
-def same(x, y) -> bool:
-    """repr tells 1 / 1.0 / True, -0.0 / 0.0 apart, shows NaN and key order."""
-    return repr(x) == repr(y)
-
-
-def user_fields(ent: dict) -> dict:
-    return {k: v for k, v in ent.items() if k not in SYSTEM_KEYS}
-
-
-# -- the reference model ------------------------------------------------------------------
-class ModelInvalid(Exception):
-    """The update is invalid for this document (MongoDB: $inc / $push on a wrong type)."""
-
-
-def model_apply(doc: dict, update: dict) -> dict:
-    """$set / $unset / $inc / $push of MongoDB, each field at most once, in written order."""
-    out = dict(doc)
-    for op, fields in update.items():
-        for f, arg in fields.items():
-            if op == "$set":
-                out[f] = copy.deepcopy(arg)
-            elif op == "$unset":
-                out.pop(f, None)
-            elif op == "$inc":
-                if f not in out:
-                    out[f] = arg
-                elif type(out[f]) in (int, float):  # bool is not a number
-                    out[f] = out[f] + arg
-                else:
-                    raise ModelInvalid
-            elif op == "$push":
-                if f not in out:
-                    out[f] = [copy.deepcopy(arg)]
-                elif type(out[f]) is list:
-                    out[f] = out[f] + [copy.deepcopy(arg)]
-                else:
-                    raise ModelInvalid
-            else:  # pragma: no cover
-                raise AssertionError(op)
-    return out
-
-
+# -- the reference model (model_apply and ModelInvalid are in helpers) ---------------------
 class Model:
     """Entities by local id: {"doc", "version", "deleted"}; a hard delete removes the key."""
 
@@ -227,7 +177,7 @@ class FormatMachine(RuleBasedStateMachine):
 
     def _connect(self) -> None:
         self.db = parquedb.connect(self.uri)
-        tune(self.db)
+        tune(self.db, **SMALL_TABLE)
         self.coll = self.db.collection(COLL)
 
     def teardown(self) -> None:
@@ -489,10 +439,7 @@ class FormatMachine(RuleBasedStateMachine):
 
 # Shrinking a failing run of this machine takes minutes (every step re-checks everything), so
 # by default a failure is reported as found; set PARQUEDB_SHRINK=1 to shrink it.
-_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
-if os.environ.get("PARQUEDB_SHRINK"):
-    _PHASES.append(Phase.shrink)
-RUNS = settings(max_examples=8, stateful_step_count=35, deadline=None, phases=_PHASES,
+RUNS = settings(max_examples=8, stateful_step_count=35, deadline=None, phases=PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -522,7 +469,7 @@ TestBulkFormat.settings = settings(RUNS, max_examples=14)
 # -- the minimal failing sequences found by the machines, as plain regression tests ---------
 def _tuned(name: str):
     db = parquedb.connect(f"memory://{name}-{uuid.uuid4().hex}")
-    tune(db)
+    tune(db, **SMALL_TABLE)
     return db
 
 
@@ -564,7 +511,7 @@ def test_hard_delete_many_then_compact_then_reopen():
     the deleted entities must stay deleted (the live process and a fresh one must agree)."""
     name = f"memory://bulk-compact-{uuid.uuid4().hex}"
     db = parquedb.connect(name)
-    tune(db)
+    tune(db, **SMALL_TABLE)
     try:
         c = db.collection(COLL)
         for i in range(4):

@@ -9,21 +9,25 @@ import uuid
 import pytest
 
 import parquedb
-from parquedb.errors import AlreadyExistsError
+from parquedb.errors import AlreadyExistsError, CommitConflictError
+from parquedb.storage import open_storage
+from parquedb.testing import Fault, FaultyStorage, commit_seq, tune
+
+
+class SlowCommits:
+    """A hook that makes each commit take a moment (as an fsync does), so that writers really
+    queue behind it: hooks run in the committing thread, before the commit call returns."""
+
+    def on_storage_request(self, ctx) -> None:
+        if ctx.kind == "PUT" and ctx.key.startswith(("_log/0", "_checkpoints/")):
+            time.sleep(0.002)
 
 
 @pytest.mark.parametrize("kind", ["local", "memory"])
 def test_threads_share_commits_and_failures_stay_isolated(kind: str, tmp_path) -> None:
     uri = str(tmp_path) if kind == "local" else f"memory://gc-{uuid.uuid4().hex}"
     db = parquedb.connect(uri)
-    # a commit that takes a moment (as an fsync does) so that writers really queue behind it
-    publish = db._storage._do_create
-
-    def slow_publish(key: str, data: bytes) -> None:
-        time.sleep(0.002)
-        publish(key, data)
-
-    db._storage._do_create = slow_publish
+    db.hooks.register(SlowCommits())
     threads, per_thread = 8, 40
     won: dict[str, int] = {}
     lost: list[tuple[int, str]] = []
@@ -59,7 +63,7 @@ def test_threads_share_commits_and_failures_stay_isolated(kind: str, tmp_path) -
     assert db.counters.get("c")["n"] == threads * per_thread
     # fewer commits than writes: writes waiting behind a commit were grouped
     committed_writes = expected_ids + threads * per_thread  # failed creates commit nothing
-    assert db._table.snapshot.seq < committed_writes
+    assert commit_seq(db) < committed_writes
     db.close()
     reopened = parquedb.connect(uri)
     assert reopened.items.count() == expected_ids
@@ -69,11 +73,9 @@ def test_threads_share_commits_and_failures_stay_isolated(kind: str, tmp_path) -
 def test_transaction_read_invalidated_by_a_bulk_write_of_another_connection(tmp_path) -> None:
     """A write that goes to a data file names no ids in its commit: a transaction that read
     an entity of that collection must not commit on top of it."""
-    from parquedb.errors import CommitConflictError
-
     db = parquedb.connect(tmp_path)
     other = parquedb.connect(tmp_path)
-    other._table.settings.inline_max_rows = 2
+    tune(other, inline_max_rows=2)
     db.jobs.create_many([{"$id": f"j{i}", "n": 0} for i in range(5)])
     with pytest.raises(CommitConflictError):
         with db.transaction() as tx:
@@ -103,13 +105,12 @@ def test_max_staleness_trades_freshness_for_fewer_reads(tmp_path) -> None:
 
 
 def test_a_failing_checkpoint_does_not_fail_the_committed_write(tmp_path) -> None:
-    db = parquedb.connect(tmp_path)
-    db._table.settings.checkpoint_interval = 1
-
-    def broken(*args, **kwargs):
-        raise OSError("disk full")
-
-    db._table.write_checkpoint = broken
+    store = FaultyStorage(open_storage(str(tmp_path)))
+    db = parquedb.connect(storage=store)
+    tune(db, checkpoint_interval=1)
+    full = store.inject(Fault("PUT", "_checkpoints/", times=-1,
+                              error=lambda kind, key: OSError(28, "disk full")))
     created = db.notes.create({"$id": "b"})
     assert created["$id"] == "notes/b"
+    assert full.hits >= 1, "no checkpoint was attempted: the test tests nothing"
     assert parquedb.connect(tmp_path).notes.get("b") is not None

@@ -25,7 +25,6 @@ Table tunables are lowered so that data files, checkpoints and automatic compact
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import tempfile
 import time
@@ -34,71 +33,27 @@ from datetime import datetime, timedelta, timezone
 
 import fsspec
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import parquedb
 from parquedb.errors import (AlreadyExistsError, EntityNotFoundError, ErrorCode, NotFoundError,
                              ValidationError)
+from parquedb.testing import tune
+
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 
 UTC = timezone.utc
 US = timedelta(microseconds=1)
 COLL = "items"
 POOL = [f"e{i}" for i in range(6)]
 UPDATE_FIELDS = ["a", "b", "l"]
-SYSTEM_KEYS = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt",
-               "updatedBy", "deletedAt", "deletedBy"}
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def tune(db) -> None:
-    s = db._table.settings
-    s.inline_max_rows = 3
-    s.checkpoint_interval = 4
-    s.compact_inline_rows = 8
-    s.compact_small_files = 2
-
-
-def same(x, y) -> bool:
-    return repr(x) == repr(y)
-
-
-def user_fields(ent: dict) -> dict:
-    return {k: v for k, v in ent.items() if k not in SYSTEM_KEYS}
-
-
-# -- the reference model ------------------------------------------------------------------
-class ModelInvalid(Exception):
-    pass
-
-
-def model_apply(doc: dict, update: dict) -> dict:
-    out = dict(doc)
-    for op, fields in update.items():
-        for f, arg in fields.items():
-            if op == "$set":
-                out[f] = copy.deepcopy(arg)
-            elif op == "$unset":
-                out.pop(f, None)
-            elif op == "$inc":
-                if f not in out:
-                    out[f] = arg
-                elif type(out[f]) in (int, float):
-                    out[f] = out[f] + arg
-                else:
-                    raise ModelInvalid
-            elif op == "$push":
-                if f not in out:
-                    out[f] = [arg]
-                elif type(out[f]) is list:
-                    out[f] = out[f] + [arg]
-                else:
-                    raise ModelInvalid
-    return out
-
-
+# -- the reference model (model_apply and ModelInvalid are in helpers) ---------------------
 class Model:
     """ents: local id -> {"doc", "version", "deleted"}; events: local id -> number of events."""
 
@@ -173,7 +128,7 @@ class Harness:
         if self.db is not None:
             self.db.close()
         self.db = parquedb.connect(self.uri)
-        tune(self.db)
+        tune(self.db, **SMALL_TABLE)
         self.coll = self.db.collection(COLL)
 
     def close(self) -> None:
@@ -367,10 +322,7 @@ class Harness:
 
 # A failing example is not shrunk by default: each one runs many database calls (and the
 # retain test sleeps), so shrinking can take minutes. PARQUEDB_SHRINK=1 shrinks.
-_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
-if os.environ.get("PARQUEDB_SHRINK"):
-    _PHASES.append(Phase.shrink)
-RUNS = settings(max_examples=15, deadline=None, phases=_PHASES,
+RUNS = settings(max_examples=15, deadline=None, phases=PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 BACKENDS = ["local", "memory"]
 

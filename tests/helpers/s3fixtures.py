@@ -1,4 +1,4 @@
-"""Fixtures for the object-storage tests (tests/test_s3.py): a real SeaweedFS S3 server.
+"""Fixtures for the object-storage tests: a real SeaweedFS S3 server.
 
 * ``s3_server``  -- session-scoped: one ``weed server`` on 127.0.0.1 (free ports) with one
   bucket, started on first use and stopped (SIGTERM by pid, then SIGKILL) at the end of the
@@ -7,19 +7,19 @@
 * ``s3_options`` -- the ``storage_options`` for ``parquedb.connect`` (endpoint, key, secret).
 * ``s3_uri``     -- a fresh ``s3://<bucket>/<unique prefix>`` per test.
 
-Imported into tests/conftest.py with one ``from conftest_s3 import *`` line.
+A plugin of tests/conftest.py (``pytest_plugins``), so every folder's tests can use them: the
+``store`` fixture of the API tests runs on S3 too.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from s3server import SeaweedServer, find_weed, start_server
-
-__all__ = ["s3_options", "s3_server", "s3_uri"]
+from helpers.s3server import SeaweedServer, find_weed, start_server
 
 
 @pytest.fixture(scope="session")

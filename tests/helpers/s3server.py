@@ -75,7 +75,7 @@ class WeedExited(RuntimeError):
     """``weed`` stopped while starting (typically: a port was taken after we picked it)."""
 
 
-def start_server(weed: str, attempts: int = 3) -> "SeaweedServer":
+def start_server(weed: str, attempts: int = 3) -> SeaweedServer:
     """A started server with one bucket; new ports on each attempt when ``weed`` exits early."""
     for i in range(attempts):
         server = SeaweedServer(weed)
@@ -127,12 +127,9 @@ class SeaweedServer:
             cmd += [f"-s3.localSocket={os.path.join(self.dir, 's3.sock')}",
                     f"-filer.localSocket={os.path.join(self.dir, 'filer.sock')}"]
         atexit.register(self.stop)  # backstop if the session dies without teardown
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.dir)
-        finally:
-            log.close()
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -186,7 +183,7 @@ class SeaweedServer:
 
     def _remove_sockets(self) -> None:
         """Remove the socket files this server left in /tmp (their names end in its ports)."""
-        ports = {p for p in self.ports} | {p + 10000 for p in self.ports}
+        ports = set(self.ports) | {p + 10000 for p in self.ports}
         for p in self._tmp_sockets():
             m = self._SOCKET.match(os.path.basename(p))
             if p in self._tmp_before or m is None or int(m.group(1)) not in ports:

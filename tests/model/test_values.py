@@ -21,25 +21,10 @@ from parquedb.model.values import (
     validate_document, validate_value,
 )
 
+from helpers import same
+
 UTC = timezone.utc
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def same(a: Any, b: Any) -> bool:
-    """Exact equality: same type at every node, NaN == NaN, sign of zero, key order."""
-    if type(a) is not type(b):
-        return False
-    if type(a) is float:
-        if math.isnan(a):
-            return math.isnan(b)
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if type(a) is dict:
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if type(a) is list:
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    if type(a) is datetime:
-        return a == b and a.tzinfo is UTC and b.tzinfo is UTC
-    return a == b
 
 
 def roundtrip(doc: dict) -> dict:

@@ -12,13 +12,10 @@ import pytest
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
 
+from helpers import same
+
 UTC = timezone.utc
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-
-
-def same(a, b) -> bool:
-    """Strict comparison for assertions: repr tells 1 / 1.0 / True, -0.0 and key order apart."""
-    return repr(a) == repr(b)
 
 
 def fails(doc, update, code, **kw) -> ValidationError:

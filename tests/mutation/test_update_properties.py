@@ -17,17 +17,14 @@ from hypothesis import given, settings, strategies as st
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
 
+from helpers import same
+
 UTC = timezone.utc
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUM_FIELDS = ["a", "b", "c", "d"]
 LIST_FIELDS = ["p", "q", "r"]
 RUNS = settings(max_examples=80, deadline=None)  # random nested values: slow to generate
 MODEL_RUNS = settings(max_examples=400, deadline=None)
-
-
-def same(x, y) -> bool:
-    """repr tells 1 / 1.0 / True and -0.0 / 0.0 apart, and shows key order."""
-    return repr(x) == repr(y)
 
 
 # -- the reference model ------------------------------------------------------------------

@@ -18,6 +18,9 @@ from parquedb.observability import (
     HOOK_METHODS, HookRegistry, OperationContext, StorageContext, current_operation,
     global_hooks, note_read,
 )
+from parquedb.testing import storage_of
+
+from helpers import failing_gets
 
 
 class Recorder:
@@ -46,13 +49,6 @@ class Recorder:
         return [c[1] for c in self.calls if c[0] == "on_storage_request"]
 
 
-@pytest.fixture
-def mdb() -> Iterator[parquedb.Database]:
-    db = parquedb.connect(f"memory://hooks-{uuid.uuid4().hex}")
-    yield db
-    db.close()
-
-
 @pytest.fixture(autouse=True)
 def _clean_global() -> Iterator[None]:
     yield
@@ -62,7 +58,7 @@ def _clean_global() -> Iterator[None]:
 # -- registration and the fast path --------------------------------------------------------
 def test_fast_path_when_nothing_registered(mdb):
     assert not mdb.hooks.active and len(mdb.hooks) == 0
-    assert mdb._storage.observer is None
+    assert storage_of(mdb).observer is None
     seen = []
     mdb.hooks.run("query", "x", None, lambda: seen.append(current_operation()))
     assert seen == [None]  # no context was even built
@@ -72,12 +68,12 @@ def test_register_returns_unregister_and_restores_fast_path(mdb):
     rec = Recorder()
     unregister = mdb.hooks.register(rec)
     assert callable(unregister) and mdb.hooks.active and rec in mdb.hooks
-    assert mdb._storage.observer is not None
+    assert storage_of(mdb).observer is not None
     mdb.posts.create({"title": "a"})
     n = len(rec.calls)
     assert n > 0
     unregister()
-    assert not mdb.hooks.active and mdb._storage.observer is None and rec not in mdb.hooks
+    assert not mdb.hooks.active and storage_of(mdb).observer is None and rec not in mdb.hooks
     mdb.posts.create({"title": "b"})
     assert len(rec.calls) == n
     unregister()  # twice is harmless
@@ -232,7 +228,7 @@ def test_every_storage_request_is_reported(mdb):
     assert puts and puts[-1].outcome == "ok" and puts[-1].nbytes > 0
     assert any(r.kind == "GET" and r.outcome == "not_found" for r in reqs)
     rec.calls.clear()
-    st = mdb._storage  # the remaining kinds, straight at the seam
+    st = storage_of(mdb)  # the remaining kinds, straight at the seam
     st.exists("_parquedb.json")
     st.list("_log")
     st.put("scratch.bin", b"12345")
@@ -246,24 +242,17 @@ def test_every_storage_request_is_reported(mdb):
     assert p
 
 
-def test_storage_errors_reach_on_storage_error_and_the_operation(mdb):
-    p = mdb.posts.create({"title": "a"})
+def test_storage_errors_reach_on_storage_error_and_the_operation(fdb):
+    p = fdb.posts.create({"title": "a"})
     rec = Recorder()
-    mdb.hooks.register(rec)
-    st = mdb._storage
-    real = st._do_get
-
-    def broken(key):
-        if key.startswith("_log/"):
-            raise OSError(5, "disk on fire")
-        return real(key)
-
-    st._do_get = broken
+    fdb.hooks.register(rec)
+    st = storage_of(fdb)
+    st.inject(failing_gets("disk on fire", key="_log/"))
     try:
         with pytest.raises(StorageError):
-            mdb.posts.get(p["$id"])
+            fdb.posts.get(p["$id"])
     finally:
-        del st._do_get
+        st.clear()
     errs = [c for c in rec.calls if c[0] == "on_storage_error"]
     assert len(errs) == 1
     sctx, error = errs[0][1], errs[0][2]
@@ -272,7 +261,7 @@ def test_storage_errors_reach_on_storage_error_and_the_operation(mdb):
     assert rec.ops("on_query_error") == ["get"]
     # a not-found answer is not a storage error
     rec.calls.clear()
-    mdb.posts.get(p["$id"])
+    fdb.posts.get(p["$id"])
     assert "on_storage_error" not in rec.names()
 
 
@@ -298,13 +287,13 @@ def test_global_hooks_see_every_database_and_keep_the_fast_path_when_empty(mdb):
         later = parquedb.connect(f"memory://hooks-{uuid.uuid4().hex}")
         try:
             for d in (mdb, other, later):
-                assert d.hooks.active and d._storage.observer is not None
+                assert d.hooks.active and storage_of(d).observer is not None
                 assert len(d.hooks) == 0 and d.hooks.all_hooks() == (rec,)
                 d.posts.count()
             assert rec.ops("on_query_start") == ["count"] * 3
             unregister()
             for d in (mdb, other, later):
-                assert not d.hooks.active and d._storage.observer is None
+                assert not d.hooks.active and storage_of(d).observer is None
         finally:
             later.close()
     finally:

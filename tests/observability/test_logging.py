@@ -6,10 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import subprocess
 import sys
-import textwrap
 import uuid
 from typing import Any, Iterator
 
@@ -19,13 +16,10 @@ import parquedb
 from parquedb.errors import InvalidFilterError, ParqueDBError, StorageError, redact
 from parquedb.observability import JsonFormatter, LoggingHook, configure_logging
 from parquedb.observability.logs import TextFormatter, apply_environment
+from parquedb.testing import storage_of
 
-
-@pytest.fixture
-def mdb() -> Iterator[parquedb.Database]:
-    db = parquedb.connect(f"memory://logs-{uuid.uuid4().hex}")
-    yield db
-    db.close()
+from helpers import failing_gets
+from helpers.processes import run_python
 
 
 @pytest.fixture
@@ -117,21 +111,17 @@ def test_logging_hook_logs_operations_and_errors(mdb, json_log):
     assert find["error_code"] == "INVALID_FILTER" and "failed" in find["message"]
 
 
-def test_logging_hook_storage_errors_at_warning(mdb, json_log):
-    p = mdb.posts.create({"title": "a"})
-    mdb.hooks.register(LoggingHook(storage_requests=True))
-    st = mdb._storage
-
-    def broken(key: str) -> bytes:
-        raise OSError(5, "disk on fire")
-
-    st._do_get = broken
+def test_logging_hook_storage_errors_at_warning(fdb, json_log):
+    p = fdb.posts.create({"title": "a"})
+    fdb.hooks.register(LoggingHook(storage_requests=True))
+    st = storage_of(fdb)
+    st.inject(failing_gets("disk on fire"))
     try:
         with pytest.raises(StorageError):
-            mdb.posts.get(p["$id"])
+            fdb.posts.get(p["$id"])
     finally:
-        del st._do_get
-    mdb.posts.get(p["$id"])
+        st.clear()
+    fdb.posts.get(p["$id"])
     lines = _lines(json_log)
     warn = [d for d in lines if d["logger"] == "parquedb.storage" and d["level"] == "WARNING"]
     assert warn and warn[0]["storage_kind"] == "GET" and warn[0]["error_code"] == "STORAGE_ERROR"
@@ -183,13 +173,6 @@ def test_apply_environment_sets_the_level():
         lg.setLevel(old)
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PARQUEDB_")}
-    full_env.update(env)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=full_env, timeout=60)
-
-
 def test_parquedb_log_level_is_honoured_from_the_environment():
     code = """
         import logging, uuid, parquedb
@@ -197,15 +180,15 @@ def test_parquedb_log_level_is_honoured_from_the_environment():
         db.posts.create({"a": 1})
         print(logging.getLevelName(logging.getLogger("parquedb").level))
     """
-    out = _run(code, PARQUEDB_LOG_LEVEL="DEBUG", PARQUEDB_LOG_FORMAT="json")
+    out = run_python(code, PARQUEDB_LOG_LEVEL="DEBUG", PARQUEDB_LOG_FORMAT="json")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "DEBUG"
     lines = [json.loads(x) for x in out.stderr.splitlines() if x.startswith("{")]
     assert any(d.get("operation") == "create" and d["logger"] == "parquedb.ops" for d in lines)
-    quiet = _run(code, PARQUEDB_LOG_LEVEL="WARNING")
+    quiet = run_python(code, PARQUEDB_LOG_LEVEL="WARNING")
     assert quiet.returncode == 0 and quiet.stdout.strip() == "WARNING"
     assert quiet.stderr == ""
-    silent = _run(code)
+    silent = run_python(code)
     assert silent.returncode == 0 and silent.stderr == ""
 
 

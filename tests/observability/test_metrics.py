@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,13 +17,9 @@ from parquedb.observability import (
     prometheus_text,
 )
 from parquedb.observability.hooks import OperationResult
+from parquedb.testing import storage_of
 
-
-@pytest.fixture
-def mdb() -> Iterator[parquedb.Database]:
-    db = parquedb.connect(f"memory://metrics-{uuid.uuid4().hex}")
-    yield db
-    db.close()
+from helpers import failing_gets
 
 
 def _workload(db: parquedb.Database) -> dict[str, Any]:
@@ -245,8 +241,9 @@ def test_prometheus_escaping_const_labels_and_collector_source():
 
 
 def test_prometheus_circuit_states(mdb):
-    mdb._storage.circuits = lambda: {"storage": {"state": "open", "failures": 5},
-                                     "reads": "HALF_OPEN", "writes": "closed"}
+    # the shapes a storage may report, not only the ones parquedb's breakers produce
+    storage_of(mdb).circuits = lambda: {"storage": {"state": "open", "failures": 5},
+                                        "reads": "HALF_OPEN", "writes": "closed"}
     fams = _families(prometheus_text(mdb))
     states = {s.labels["circuit"]: s.value for s in fams["parquedb_circuit_state"].samples}
     assert states == {"storage": 2, "reads": 1, "writes": 0}
@@ -282,27 +279,23 @@ def test_health_makes_a_real_storage_request_through_the_hooks(mdb):
     assert seen[0] == "health" and ("GET", "_parquedb.json", "health") in seen
 
 
-def test_health_down_when_storage_fails(mdb):
-    st = mdb._storage
-
-    def broken(key: str) -> bytes:
-        raise OSError(5, "store unreachable")
-
-    st._do_get = broken
+def test_health_down_when_storage_fails(fdb):
+    st = storage_of(fdb)
+    st.inject(failing_gets("store unreachable"))
     try:
-        h = mdb.health()
+        h = fdb.health()
     finally:
-        del st._do_get
+        st.clear()
     assert h["status"] == "down" and h["storage"]["ok"] is False
     assert h["storage"]["error"]["code"] == "STORAGE_ERROR"
     assert "unreachable" in h["storage"]["error"]["message"]
 
 
 def test_health_degraded_when_a_circuit_is_not_closed(mdb):
-    mdb._storage.circuits = lambda: {"storage": {"state": "half_open"}}
+    storage_of(mdb).circuits = lambda: {"storage": {"state": "half_open"}}
     h = mdb.health()
     assert h["status"] == "degraded" and h["circuits"]["storage"]["state"] == "half_open"
-    mdb._storage.circuits = lambda: {"storage": "closed"}
+    storage_of(mdb).circuits = lambda: {"storage": "closed"}
     assert mdb.health()["status"] == "ok"
 
 

@@ -4,12 +4,9 @@ metric values; automatic registration when an SDK provider is configured; zero c
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -28,6 +25,10 @@ import parquedb  # noqa: E402
 from parquedb.errors import InvalidFilterError  # noqa: E402
 from parquedb.observability import global_hooks  # noqa: E402
 from parquedb.observability.otel import OpenTelemetryHook, instrument  # noqa: E402
+from parquedb.testing import storage_of  # noqa: E402
+
+from helpers import failing_gets  # noqa: E402
+from helpers.processes import run_python  # noqa: E402
 
 
 class Otel:
@@ -56,13 +57,6 @@ def otel() -> Otel:
     return Otel()
 
 
-@pytest.fixture
-def mdb() -> Iterator[parquedb.Database]:
-    db = parquedb.connect(f"memory://otel-{uuid.uuid4().hex}")
-    yield db
-    db.close()
-
-
 class StorageCounter:
     def __init__(self) -> None:
         self.n = 0
@@ -78,7 +72,7 @@ def test_span_tree_attributes_and_metrics_end_to_end(mdb, otel):
     counter = StorageCounter()
     mdb.hooks.register(hook)
     mdb.hooks.register(counter)
-    mdb._storage.circuits = lambda: {"storage": {"state": "closed"}}
+    storage_of(mdb).circuits = lambda: {"storage": {"state": "closed"}}
 
     p = mdb.posts.create({"title": "hello"})
     mdb.posts.get(p["$id"])
@@ -184,20 +178,16 @@ def test_record_filters_and_no_storage_spans(mdb, otel):
     assert sum(dp.value for dp in otel.metrics()["parquedb.storage.requests"]) >= 1
 
 
-def test_storage_error_span(mdb, otel):
-    p = mdb.posts.create({"a": 1})
-    mdb.hooks.register(OpenTelemetryHook(tracer_provider=otel.tp, meter_provider=otel.mp))
-    st = mdb._storage
-
-    def broken(key: str) -> bytes:
-        raise OSError(5, "boom")
-
-    st._do_get = broken
+def test_storage_error_span(fdb, otel):
+    p = fdb.posts.create({"a": 1})
+    fdb.hooks.register(OpenTelemetryHook(tracer_provider=otel.tp, meter_provider=otel.mp))
+    st = storage_of(fdb)
+    st.inject(failing_gets("boom"))
     try:
         with pytest.raises(parquedb.errors.StorageError):
-            mdb.posts.get(p["$id"])
+            fdb.posts.get(p["$id"])
     finally:
-        del st._do_get
+        st.clear()
     failed = [s for s in otel.spans() if s.name == "storage GET"]
     assert failed and failed[0].status.status_code == StatusCode.ERROR
     assert failed[0].attributes["error.type"] == "STORAGE_ERROR"
@@ -233,13 +223,6 @@ def test_no_hook_without_a_configured_provider(mdb):
     assert not mdb.hooks.active and mdb.hooks.find(OpenTelemetryHook) is None
 
 
-def _run(code: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PARQUEDB_")}
-    full_env.update(env)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=full_env, timeout=60)
-
-
 def test_auto_registration_when_an_sdk_provider_is_configured():
     code = """
         import sys, uuid
@@ -265,12 +248,12 @@ def test_auto_registration_when_an_sdk_provider_is_configured():
                          for sm in rm.scope_metrics for m in sm.metrics})
         print(hooks, names, mnames)
     """
-    out = _run(code)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert "['OpenTelemetryHook']" in out.stdout
     assert "'create posts'" in out.stdout and "'storage PUT'" in out.stdout
     assert "parquedb.operation.duration" in out.stdout
-    off = _run(code, PARQUEDB_OTEL="0")
+    off = run_python(code, PARQUEDB_OTEL="0")
     assert off.returncode == 0, off.stderr
     assert off.stdout.strip() == "[] [] []"
 
@@ -279,12 +262,13 @@ def test_zero_cost_without_opentelemetry():
     code = """
         import sys, uuid
         import parquedb
+        from parquedb.testing import storage_of
         db = parquedb.connect(f"memory://zero-{uuid.uuid4().hex}")
         db.posts.create({"a": 1}); db.posts.count(); db.health()
         print(any(m.startswith("opentelemetry") for m in sys.modules), db.hooks.active,
-              db._storage.observer)
+              storage_of(db).observer)
     """
-    out = _run(code)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False", "None"]
 
@@ -304,7 +288,7 @@ def test_forced_registration_follows_a_provider_set_later():
         db.posts.count()
         print(sorted({s.name for s in exporter.get_finished_spans()}))
     """
-    out = _run(code, PARQUEDB_OTEL="1")
+    out = run_python(code, PARQUEDB_OTEL="1")
     assert out.returncode == 0, out.stderr
     assert "'count posts'" in out.stdout
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import parquedb
 from parquedb.query import compile_filter, sort_key
+from parquedb.testing import live_files, tune
 
 scalars = st.one_of(
     st.integers(-5, 5), st.floats(-5, 5, allow_nan=False), st.sampled_from(["a", "b", "c", ""]),
@@ -70,7 +71,7 @@ def open_db(kind: str, tmp_path_factory: pytest.TempPathFactory) -> parquedb.Dat
     uri = (str(tmp_path_factory.mktemp("push")) if kind == "local"
            else f"memory://push-{uuid.uuid4().hex}")
     db = parquedb.connect(uri)
-    db._table.settings.inline_max_rows = 3  # bulk writes go to data files
+    tune(db, inline_max_rows=3)  # bulk writes go to data files
     return db
 
 
@@ -89,7 +90,7 @@ def test_pushdown_agrees_with_matcher(kind: str, tmp_path_factory: pytest.TempPa
             db.things.update(eid, {"$inc": {"i": 1}, "$set": {"s": "z"}})
         for eid in ids[1::4]:
             db.things.delete(eid)
-        assert db._table.snapshot.state.collections["things"].files, "no data file written"
+        assert live_files(db, "things"), "no data file written"
 
         current = [e for e in (db.things.get(i) for i in ids) if e is not None]
         for _ in range(5):

@@ -18,9 +18,9 @@ import pytest
 
 import parquedb
 from parquedb.errors import ParqueDBError, StorageError
-from parquedb.storage.faults import Fault, FaultyStorage
 from parquedb.storage.memory import MemoryStorage
 from parquedb.storage.resilience import Resilience, RetryPolicy
+from parquedb.testing import Fault, FaultyStorage, live_files, tune
 
 Op = Callable[[parquedb.Database, dict[str, Any]], None]
 
@@ -103,19 +103,9 @@ def _check_consistent(db: parquedb.Database, op: str, acked: bool) -> None:
         assert posts.get(e["$id"]) == e
 
 
-def _live_files(db: parquedb.Database) -> set[str]:
-    table = db._table
-    with table.lock:
-        table.refresh(force=True)
-        state = table.snapshot.state
-    live: set[str] = set()
-    for cs in state.collections.values():
-        live |= set(cs.files) | set(cs.event_files)
-    return live
-
-
 OPS: dict[str, Op] = {"create": op_create, "bulk": op_bulk, "update": op_update,
                       "delete": op_delete, "tx": op_tx, "compact": op_compact}
+COLLECTIONS = ("posts", "users")  # every collection the operations above write
 
 
 def _fresh(retries: int) -> tuple[MemoryStorage, FaultyStorage, parquedb.Database]:
@@ -126,7 +116,7 @@ def _fresh(retries: int) -> tuple[MemoryStorage, FaultyStorage, parquedb.Databas
                                       sleep=lambda s: None)
     db = parquedb.connect(storage=store)
     # the operation's commit (the 7th) also writes a checkpoint and the hint
-    db._table.settings.checkpoint_interval = 7
+    tune(db, checkpoint_interval=7)
     _baseline(db)
     return inner, store, db
 
@@ -183,8 +173,9 @@ def test_one_failed_step_leaves_a_consistent_store(op: str, step: int, when: str
         # vacuum removes what the failed write left behind, and nothing live
         before = db2.posts.count()
         db2.vacuum(retain=timedelta(0), force=True)
-        live = _live_files(db2)
-        stored = {k for k in inner._files if "/data/" in k or "/events/" in k}
+        live = live_files(db2, kind="data") | live_files(db2, kind="events")
+        stored = {m.key for c in COLLECTIONS for m in inner.list(c)
+                  if "/data/" in m.key or "/events/" in m.key}
         assert stored == live, f"orphans left: {sorted(stored - live)}"
         assert db2.posts.count() == before
         _check_consistent(parquedb.connect(storage=inner), op, acked)

@@ -8,9 +8,9 @@ import uuid
 from hypothesis import given, settings, strategies as st
 
 from parquedb.engine.datafiles import LRUCache
-from parquedb.storage.faults import FaultyStorage
 from parquedb.storage.memory import MemoryStorage
 from parquedb.storage.rangefile import RangeFile
+from parquedb.testing import FaultyStorage
 
 
 @settings(max_examples=150, deadline=None)

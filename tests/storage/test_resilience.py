@@ -17,11 +17,11 @@ import parquedb
 from parquedb.errors import (AuthorizationError, CircuitOpenError, ConfigurationError,
                              ErrorCode, NetworkError, StorageError, is_retryable)
 from parquedb.storage.classify import is_transient, storage_error
-from parquedb.storage.faults import Fault, FaultyStorage
 from parquedb.storage.fsspec_store import FsspecStorage, refuse_unless_conditional
 from parquedb.storage.memory import MemoryStorage
 from parquedb.storage.resilience import (BreakerPolicy, CircuitBreakerMonitor, Resilience,
                                          RetryPolicy)
+from parquedb.testing import Fault, FaultyStorage
 
 
 def _store(retries: int = 0, breaker: BreakerPolicy | None = None,
@@ -150,7 +150,7 @@ def test_circuit_opens_fails_fast_half_opens_and_closes() -> None:
     events: list[dict[str, Any]] = []
     unsubscribe = monitor.on_state_change(events.append)
     inner, store = _store(breaker=BreakerPolicy(fail_max=3, reset_timeout=0.3), monitor=monitor)
-    inner._do_put("k", b"v")
+    inner.put("k", b"v")
     f = store.inject(Fault("GET", "k", times=-1))
     for _ in range(3):
         with pytest.raises(NetworkError):
@@ -190,7 +190,7 @@ def test_circuit_opens_fails_fast_half_opens_and_closes() -> None:
 
 def test_only_one_probe_while_half_open() -> None:
     inner, store = _store(breaker=BreakerPolicy(fail_max=1, reset_timeout=0.1))
-    inner._do_put("k", b"v")
+    inner.put("k", b"v")
     store.inject(Fault("GET", "k"))
     with pytest.raises(NetworkError):
         store.get("k")
@@ -341,7 +341,7 @@ def test_circuit_transitions_are_logged(caplog: Any) -> None:
     import logging
 
     inner, store = _store(breaker=BreakerPolicy(fail_max=1, reset_timeout=0.05))
-    inner._do_put("k", b"v")
+    inner.put("k", b"v")
     store.inject(Fault("GET", "k"))
     with caplog.at_level(logging.INFO, logger="parquedb.storage"):
         with pytest.raises(NetworkError):
@@ -361,7 +361,7 @@ def test_many_threads_against_a_dead_store_fail_fast_and_recover_together() -> N
     import threading
 
     inner, store = _store(retries=1, breaker=BreakerPolicy(fail_max=4, reset_timeout=0.3))
-    inner._do_put("k", b"v")
+    inner.put("k", b"v")
     down = store.inject(Fault("GET", "k", times=-1, latency=0.01))
     stop = threading.Event()
     outcomes: list[str] = []
@@ -429,39 +429,9 @@ def test_read_only_credentials_open_the_store_for_reading() -> None:
     db.close()
 
 
-@pytest.mark.parametrize("cache_bytes", [64 << 20, 3 << 20])
-def test_parallel_prefetch_reads_the_same_columns_with_fewer_round_trips(cache_bytes: int) -> None:
-    inner, store = _store()
-    db = parquedb.connect(storage=store)
-    import random as _random
-
-    rnd = _random.Random(3)  # incompressible padding: the file spans several 1 MiB blocks
-    db.posts.create_many([{"i": i, "pad": rnd.randbytes(120).hex()} for i in range(20_000)])
-    db.compact()
-    key = next(iter(db._table.snapshot.state.collections["posts"].files))
-    db.close()
-
-    def read(parallel: int) -> tuple[Any, list[tuple[str, str]]]:
-        store.parallel_reads = parallel
-        d = parquedb.connect(storage=store, cache_bytes=cache_bytes)
-        store.requests.clear()
-        tbl = d._table.files.read_columns(key, ["$id", "_seq"])
-        reqs = [r for r in store.requests if r[1] == key]
-        d.close()
-        return tbl, reqs
-
-    plain, seq_reqs = read(1)
-    fetched, par_reqs = read(8)
-    assert fetched.equals(plain)
-    assert fetched.num_rows == 20_000
-    assert len(par_reqs) <= len(seq_reqs)
-    if cache_bytes > 8 << 20:  # one batch: the spans of missing blocks, fetched at once
-        assert len(par_reqs) < len(seq_reqs), (par_reqs, seq_reqs)
-
-
 def test_a_late_success_after_the_circuit_opened_is_still_a_success() -> None:
     inner, store = _store(breaker=BreakerPolicy(fail_max=1, reset_timeout=30))
-    inner._do_put("k", b"v")
+    inner.put("k", b"v")
     res = store.resilience
     assert res is not None and res.read is not None
     # admitted while closed ...
@@ -500,10 +470,10 @@ def test_duckdbs_reads_count_for_the_operation_that_ran_the_query() -> None:
                           for i in range(30_000)])
     db.compact()
     db.close()
-    db = parquedb.connect(storage=store)
+    # no block cache: every read the find makes, from any DuckDB thread, is a request
+    db = parquedb.connect(storage=store, cache_bytes=0)
     db.metrics()
     db.posts.get("nothing")  # builds the id index (reads the $id column) outside the find
-    db._table.files.cache = type(db._table.files.cache)(db._table.files.cache.max_bytes)
     store.requests.clear()
     found = db.posts.find({"tag": "u"}, limit=10_000)
     assert len(found) == 4286

@@ -3,15 +3,13 @@ acknowledged writes may be lost; update_many is serializable; a read sees every 
 acknowledged before it began).
 
 Real processes, started with multiprocessing's "spawn" context; the workers live in
-tests/workers/mp_workers.py and report each acknowledged write through a queue only after the
-call returned.
+tests/system/workers/mp_workers.py and report each acknowledged write through a queue only
+after the call returned.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import queue as queue_mod
 import sys
 import time
 from collections import Counter
@@ -20,57 +18,12 @@ from typing import Any
 import pytest
 
 import parquedb
+from helpers.processes import CTX, TIMEOUT, run_workers
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import mp_workers as W  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-CTX = mp.get_context("spawn")
-TIMEOUT = 120.0
-
-
-def run_workers(specs: list[tuple[Any, tuple[Any, ...]]], q: Any,
-                timeout: float = TIMEOUT) -> tuple[list[tuple[Any, ...]], dict[int, Any]]:
-    """Start one process per ``(target, args)``; collect messages until every worker said
-    ``done`` (or failed). Returns (messages, {wid: summary})."""
-    procs = [CTX.Process(target=t, args=a, daemon=True) for t, a in specs]
-    for p in procs:
-        p.start()
-    msgs: list[tuple[Any, ...]] = []
-    summaries: dict[int, Any] = {}
-    errors: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(summaries) + len(errors) < len(procs):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"workers timed out; done: {sorted(summaries)}")
-            try:
-                m = q.get(timeout=min(left, 1.0))
-            except queue_mod.Empty:
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead and q.empty():
-                    # a worker died without reporting (e.g. killed): give the queue a moment
-                    time.sleep(0.5)
-                    if q.empty():
-                        raise AssertionError(
-                            f"worker exited with {[p.exitcode for p in dead]} without reporting")
-                continue
-            if m[0] == "done":
-                summaries[m[1]] = m[2]
-            elif m[0] == "error":
-                errors.append(f"worker {m[1]}:\n{m[2]}")
-            else:
-                msgs.append(m)
-    finally:
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-                p.join()
-    assert not errors, "\n".join(errors)
-    return msgs, summaries
 
 
 def all_entities(root: str, coll: str, **kw: Any) -> list[dict[str, Any]]:

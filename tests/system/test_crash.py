@@ -1,11 +1,11 @@
 """Durability: kill -9 at random moments, and the fsyncs that make a commit survive power loss.
 
-API.md: "A write is durable when its call returns." A child process (tests/workers/
-crash_child.py) runs a deterministic script of writes (tests/workers/crash_ops.py) and appends
-the number of each operation to a file only after the call returned. The parent kills it with
-SIGKILL at a random moment, reopens the store and checks that it opens, that it holds exactly
-the acknowledged operations (plus, possibly, the one that was in flight: all of it or none of
-it), that its answers agree with each other, and that writing still works.
+API.md: "A write is durable when its call returns." A child process (workers/crash_child.py)
+runs a deterministic script of writes (workers/crash_ops.py) and appends the number of each
+operation to a file only after the call returned. The parent kills it with SIGKILL at a random
+moment, reopens the store and checks that it opens, that it holds exactly the acknowledged
+operations (plus, possibly, the one that was in flight: all of it or none of it), that its
+answers agree with each other, and that writing still works.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 import parquedb
 from parquedb.errors import ParqueDBError, StorageError
-from parquedb.storage.faults import Fault, FaultyStorage
 from parquedb.storage.memory import MemoryStorage
+from parquedb.testing import Fault, FaultyStorage, tune
 
 Model = dict[str, tuple[int, int]]  # local id -> (n, version)
 
@@ -39,14 +39,9 @@ op_st = st.one_of(
 # most operations make 2-4 requests: aim most failures at those, some further out
 fault_st = st.one_of(st.none(), st.tuples(st.one_of(st.integers(0, 2), st.integers(0, 9)),
                                           st.sampled_from(["before", "after", "torn"])))
-
-
-def tune(db: parquedb.Database) -> None:
-    s = db._table.settings
-    s.inline_max_rows = 3
-    s.checkpoint_interval = 3
-    s.compact_inline_rows = 6
-    s.compact_small_files = 2
+# small thresholds: checkpoints, the hint, data files and compaction within a few operations
+SMALL = {"inline_max_rows": 3, "checkpoint_interval": 3, "compact_inline_rows": 6,
+         "compact_small_files": 2}
 
 
 def apply(model: Model, op: tuple[Any, ...]) -> Model:
@@ -109,7 +104,7 @@ def test_random_failures_never_lose_or_half_apply_a_write(steps: list[Any]) -> N
     inner = MemoryStorage(f"fprop-{uuid.uuid4().hex}")
     store = FaultyStorage(inner)
     db = parquedb.connect(storage=store)
-    tune(db)
+    tune(db, **SMALL)
     model: Model = {}
     used: set[str] = set()
     try:
@@ -118,7 +113,7 @@ def test_random_failures_never_lose_or_half_apply_a_write(steps: list[Any]) -> N
                 db.close()
                 store = FaultyStorage(inner)
                 db = parquedb.connect(storage=store)
-                tune(db)
+                tune(db, **SMALL)
                 assert observe(db) == model
                 continue
             if not runnable(model, used, op):

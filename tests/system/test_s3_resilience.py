@@ -3,7 +3,6 @@ the server in the middle of work."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -14,15 +13,13 @@ import pytest
 
 import parquedb
 from parquedb.errors import CircuitOpenError, NetworkError, StorageError
+from helpers.processes import CTX, run_workers
+from helpers.s3server import find_weed, start_server
 
-sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import s3_workers as W  # noqa: E402
-from s3server import find_weed, start_server  # noqa: E402
-from test_concurrency import run_workers  # noqa: E402
 
 pytestmark = pytest.mark.slow
-CTX = mp.get_context("spawn")
 
 
 def test_four_processes_write_one_prefix(s3_uri: str, s3_options: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Child of tests/test_crash.py: runs the operations of one mode until it is killed.
+"""Child of tests/system/test_crash.py: runs the operations of one mode until it is killed.
 
     python crash_child.py ROOT MODE START ACKFILE
 

@@ -1,4 +1,4 @@
-"""The deterministic write scripts of tests/test_crash.py, shared by the child and the parent.
+"""The deterministic write scripts of tests/system/test_crash.py, shared by child and parent.
 
 Operation number ``i`` of a mode is always the same operation, so the parent, knowing the
 number of the last operation the child acknowledged before it was killed, knows exactly which

@@ -1,4 +1,4 @@
-"""Process entry points for tests/test_concurrency.py (run with multiprocessing's "spawn").
+"""Process entry points for tests/system/test_concurrency.py (multiprocessing's "spawn").
 
 Every worker opens its own connection in its own OS process and reports through a queue:
 ``("ack", wid, payload)`` only *after* the database call returned, then ``("done", wid,

@@ -1,4 +1,4 @@
-"""Process entry points for tests/test_s3_resilience.py (multiprocessing "spawn").
+"""Process entry points for tests/system/test_s3_resilience.py (multiprocessing "spawn").
 
 Same protocol as mp_workers.py: ``("ack", wid, payload)`` only after the call returned,
 ``("done", wid, summary)`` at the end, ``("error", wid, traceback)`` on failure.
