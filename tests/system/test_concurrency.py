@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import parquedb
+
 from helpers.processes import CTX, TIMEOUT, run_workers
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))

@@ -27,15 +27,14 @@ import pytest
 
 import parquedb
 
+from helpers import user_fields
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = os.path.join(HERE, "workers")
 sys.path.insert(0, WORKERS)
 import crash_ops  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-SYSTEM = {"$id", "$type", "name", "version", "createdAt", "createdBy", "updatedAt", "updatedBy",
-          "deletedAt", "deletedBy"}
 
 
 # -- observing a store -------------------------------------------------------------------
@@ -60,7 +59,7 @@ def observe(root: str, collections: list[str],
             coll = out[c] = {}
             for e in ents:
                 coll[e["$id"].split("/", 1)[1]] = {
-                    "doc": {k: v for k, v in e.items() if k not in SYSTEM},
+                    "doc": user_fields(e),
                     "v": e["version"], "del": "deletedAt" in e}
             rnd = random.Random(len(ents))
             for e in rnd.sample(ents, min(len(ents), 25)):  # point lookups agree with the scan

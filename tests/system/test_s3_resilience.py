@@ -13,6 +13,7 @@ import pytest
 
 import parquedb
 from parquedb.errors import CircuitOpenError, NetworkError, StorageError
+
 from helpers.processes import CTX, run_workers
 from helpers.s3server import find_weed, start_server
 
