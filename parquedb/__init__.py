@@ -7,13 +7,12 @@
 """
 
 from parquedb import errors
+from parquedb._version import __version__
 from parquedb.collection import Collection
 from parquedb.database import Database, connect
 from parquedb.errors import ErrorCode, ParqueDBError
 from parquedb.results import FindResult, UpdateResult
 from parquedb.transaction import Transaction
-
-from parquedb._version import __version__
 
 __all__ = ["Collection", "Database", "ErrorCode", "FindResult", "ParqueDBError", "Transaction",
            "UpdateResult", "__version__", "connect", "errors"]

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from parquedb.engine import WriteBatch
 from parquedb.errors import EntityNotFoundError, ErrorCode, QueryError, ValidationError
 from parquedb.exec import reads
 from parquedb.exec import writes as W
 from parquedb.exec.session import Session
-from parquedb.engine import WriteBatch
 from parquedb.model.entity import Row, check_actor, full_id, micros_to_datetime, new_ulid, to_entity
 from parquedb.model.values import datetime_to_micros
 from parquedb.query import compile_filter, compile_projection, normalize_sort, sort_key
@@ -114,7 +114,7 @@ class Collection:
         def go() -> FindResult:
             spec = normalize_sort(sort) if sort else []
             if not any(f == "$id" for f, _ in spec):
-                spec = spec + [("$id", 1)]
+                spec = [*spec, ("$id", 1)]
             if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                                       or limit < 0):
                 raise QueryError("limit must be a non-negative int", code=ErrorCode.QUERY_ERROR)
@@ -131,10 +131,11 @@ class Collection:
             return FindResult(items, total, has_more, next_cursor)
         return self._run("query", "find", go, filter=filter)
 
-    def find_one(self, filter: dict[str, Any] | None = None, **options: Any) -> dict[str, Any] | None:
+    def find_one(self, filter: dict[str, Any] | None = None,
+                 **options: Any) -> dict[str, Any] | None:
         options["limit"] = 1
-        return self._run("query", "find_one", lambda: next(iter(self.find(filter, **options)), None),
-                         filter=filter)
+        return self._run("query", "find_one",
+                         lambda: next(iter(self.find(filter, **options)), None), filter=filter)
 
     def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False) -> int:
         def go() -> int:
@@ -163,17 +164,17 @@ class Collection:
 
             def plan(b: WriteBatch) -> dict[str, Any] | None:
                 row = b.current(self.name, fid)
-                live = self._visible(row, False)
-                W.check_expected(row if live else None, expected_version, fid)
-                if not live:
+                live = row if self._visible(row, False) else None
+                W.check_expected(live, expected_version, fid)
+                if live is None:
                     if not upsert:
                         return None
-                    new = W.stage_insert_from_update(b, self.name, fid, {}, update, who)
-                    return None if return_document == "before" else to_entity(new)
-                new = W.stage_update(b, self.name, row, update, who)
+                    inserted = W.stage_insert_from_update(b, self.name, fid, {}, update, who)
+                    return None if return_document == "before" else to_entity(inserted)
+                new = W.stage_update(b, self.name, live, update, who)
                 if return_document == "before":
-                    return to_entity(row)
-                return to_entity(new if new is not None else row)
+                    return to_entity(live)
+                return to_entity(new if new is not None else live)
             return self._write(plan)
         return self._run("mutation", "update", go, entity_id=id)
 
@@ -223,14 +224,14 @@ class Collection:
 
             def plan(b: WriteBatch) -> bool:
                 row = b.current(self.name, fid)
-                visible = self._visible(row, include_deleted=hard)
-                W.check_expected(row if visible else None, expected_version, fid)
-                if not visible:
+                target = row if self._visible(row, include_deleted=hard) else None
+                W.check_expected(target, expected_version, fid)
+                if target is None:
                     return False
                 if hard:
-                    W.stage_hard_delete(b, self.name, row, who)
+                    W.stage_hard_delete(b, self.name, target, who)
                 else:
-                    W.stage_soft_delete(b, self.name, row, who)
+                    W.stage_soft_delete(b, self.name, target, who)
                 return True
             return self._write(plan)
         return self._run("mutation", "delete", go, entity_id=id)
@@ -276,7 +277,8 @@ class Collection:
             hi = datetime_to_micros(until) if until is not None else None
             with self._session.reading(latest=True) as r:
                 events = reads.history(r, self.name, fid)
-            events = [e for e in events if (lo is None or e.ts >= lo) and (hi is None or e.ts <= hi)]
+            events = [e for e in events
+                      if (lo is None or e.ts >= lo) and (hi is None or e.ts <= hi)]
             if limit is not None:
                 events = events[-limit:] if limit > 0 else []
             return [_event_dict(e) for e in events]

@@ -6,20 +6,27 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from parquedb.collection import Collection
 from parquedb.engine import open_table
 from parquedb.engine.compaction import compact_collection
 from parquedb.engine.vacuum import vacuum_table
+from parquedb.errors import (
+    ConfigurationError,
+    ErrorCode,
+    ParqueDBError,
+    QueryError,
+    StorageError,
+    ValidationError,
+)
+from parquedb.exec.session import AutoCommit, TransactionSession
 from parquedb.model.entity import check_collection_name
-from parquedb.errors import (ConfigurationError, ErrorCode, ParqueDBError, QueryError, StorageError,
-                     ValidationError)
 from parquedb.observability import HookRegistry
 from parquedb.storage import Storage, open_storage
 from parquedb.storage.fsspec_store import refuse_unless_conditional
-from parquedb.exec.session import AutoCommit, TransactionSession
 from parquedb.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -107,7 +114,7 @@ class Database:
         return self._run("query", "list_collections", None, go)
 
     # -- SQL -------------------------------------------------------------------------------
-    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> "pa.Table":
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
         """Read-only DuckDB SQL over every collection (a view of its current entities)."""
         from parquedb.engine.sqlviews import run_user_sql
 
@@ -149,7 +156,8 @@ class Database:
                     "files_removed": sum(s.get("files_removed", 0) for s in stats)}
         return self._run("mutation", "compact", name, go)
 
-    def vacuum(self, retain: timedelta = timedelta(days=7), *, force: bool = False) -> dict[str, Any]:
+    def vacuum(self, retain: timedelta = timedelta(days=7), *,
+               force: bool = False) -> dict[str, Any]:
         """Delete unreferenced files older than ``retain``; history inside it stays readable."""
         def go() -> dict[str, Any]:
             if not isinstance(retain, timedelta):
@@ -196,7 +204,7 @@ class Database:
         self._table.close()
         self._storage.close()
 
-    def __enter__(self) -> "Database":
+    def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc: Any) -> None:

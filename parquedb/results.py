@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, overload
+from typing import Any, overload
 
 from parquedb.errors import ErrorCode, QueryError
 from parquedb.model.values import decode_value, dumps, encode_value, loads
@@ -39,6 +39,10 @@ class FindResult(Sequence):
         if isinstance(other, FindResult):
             return self.items == other.items
         return self.items == other
+
+    # Unhashable, like the lists it compares equal to (what defining __eq__ already implies,
+    # made explicit); the ignore: mypy types object.__hash__ as a method, never None.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"FindResult({len(self.items)} items, total={self.total}, "

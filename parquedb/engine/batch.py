@@ -8,11 +8,12 @@ commits in the same commit as the rows, so the two can never disagree.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from parquedb.model.entity import Row, ulid_range
 from parquedb.engine.format import Event
 from parquedb.engine.snapshot import View
+from parquedb.model.entity import Row, ulid_range
 
 
 class WriteBatch:
@@ -22,7 +23,8 @@ class WriteBatch:
         self.ts = ts
         self.rows: dict[str, dict[str, Row]] = {}
         self.events: dict[str, list[Event]] = {}
-        self.staged_meta: dict[tuple[str, str], Any] = {}  # (collection, key) -> value (None: unset)
+        # (collection, key) -> value (None: unset)
+        self.staged_meta: dict[tuple[str, str], Any] = {}
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
@@ -67,7 +69,7 @@ class WriteBatch:
     def name_events(self) -> None:
         """Give every staged event its id (done once, in bulk, when the commit is built)."""
         events = [e for evs in self.events.values() for e in evs]
-        for e, eid in zip(events, ulid_range(self._event_base | 1, len(events))):
+        for e, eid in zip(events, ulid_range(self._event_base | 1, len(events)), strict=True):
             e.id = eid
 
     def put(self, collection: str, row: Row, op: str, before: Row | None, actor: str) -> None:

@@ -8,19 +8,26 @@ committed like any write; if another writer compacted the same sources first, it
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parquedb.model.entity import Row, new_ulid
-from parquedb.support.gcpause import gc_paused
 from parquedb.engine.datafiles import ROW_GROUP_SIZE, parquet_options
-from parquedb.model.values import dumps
 from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
+from parquedb.engine.shred import (
+    ARROW_TYPES,
+    FIELDS_META_KEY,
+    field_types,
+    mark_long_text,
+    merge_field_types,
+    shred_columns,
+)
 from parquedb.engine.table import Table
-from parquedb.engine.shred import (ARROW_TYPES, FIELDS_META_KEY, field_types, mark_long_text,
-                    merge_field_types, shred_columns)
+from parquedb.model.entity import Row, new_ulid
+from parquedb.model.values import dumps
+from parquedb.support.gcpause import gc_paused
 
 TARGET_FILE_ROWS = 250_000
 WRITE_BATCH = ROW_GROUP_SIZE
@@ -98,8 +105,9 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
             tbl = rows_to_table(pending, keep_seq=True)
             if shredded:
                 docs = [{} if r.tomb else r.user_doc() for r in pending]
-                for (name, typ), (_, arr) in zip(shredded, shred_columns(docs, dict(
-                        (k, types[k]) for k, _ in shredded))):
+                # shred_columns returns one column per shredded field, in the same order
+                columns = shred_columns(docs, {k: types[k] for k, _ in shredded})
+                for (name, typ), (_, arr) in zip(shredded, columns, strict=True):
                     tbl = tbl.append_column(pa.field(name, typ), arr)
             writer.write_table(tbl.replace_schema_metadata(schema.metadata),
                                row_group_size=ROW_GROUP_SIZE)

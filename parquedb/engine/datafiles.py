@@ -9,17 +9,27 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from parquedb.engine.format import (
+    DATA_SCHEMA,
+    EVENTS_SCHEMA,
+    Event,
+    data_key,
+    events_key,
+    events_to_table,
+    rows_to_table,
+    table_to_events,
+    table_to_rows,
+)
+from parquedb.engine.shred import read_field_types, with_shredded
 from parquedb.model.entity import Row, new_ulid
 from parquedb.storage import Storage
 from parquedb.storage.rangefile import RangeFile
-from parquedb.engine.shred import read_field_types, with_shredded
-from parquedb.engine.format import (DATA_SCHEMA, EVENTS_SCHEMA, Event, data_key, events_key, events_to_table,
-                     rows_to_table, table_to_events, table_to_rows)
 
 # small row groups: a point lookup decodes one row group, so its size bounds the lookup cost
 # (1,024 rows of a ~600-byte document: about 1 ms); scans read many groups at once anyway
@@ -201,7 +211,8 @@ class DataFiles:
         col = md.schema.to_arrow_schema().get_field_index("entityId")
         for g in range(md.num_row_groups):
             stats = md.row_group(g).column(col).statistics
-            if stats is not None and stats.has_min_max and not (stats.min <= entity_id <= stats.max):
+            if (stats is not None and stats.has_min_max
+                    and not (stats.min <= entity_id <= stats.max)):
                 continue  # sorted by entityId: most row groups are skipped
             tbl = pf.read_row_group(g)
             tbl = tbl.filter(pa.compute.equal(tbl.column("entityId"), entity_id))

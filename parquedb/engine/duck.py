@@ -19,11 +19,17 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from parquedb.engine.format import DATA_SCHEMA, rows_to_table
+from parquedb.engine.shred import (
+    ARROW_TYPES,
+    field_types,
+    mark_long_text,
+    merge_field_types,
+    shred_columns,
+)
+from parquedb.engine.snapshot import Snapshot
 from parquedb.storage.duckfs import StoreFileSystem
 from parquedb.support.sqltext import quote, sql_str
-from parquedb.engine.format import DATA_SCHEMA, rows_to_table
-from parquedb.engine.shred import ARROW_TYPES, field_types, mark_long_text, merge_field_types, shred_columns
-from parquedb.engine.snapshot import Snapshot
 
 _names = itertools.count(1)
 
@@ -37,12 +43,12 @@ class _QueryLock:
     the caller's context, so the requests DuckDB's threads make count for the operation that
     runs the query (hooks, per-operation metrics, spans)."""
 
-    def __init__(self, duck: "Duck") -> None:
+    def __init__(self, duck: Duck) -> None:
         self._lock = threading.RLock()
         self._depth = 0
         self._duck = duck
 
-    def __enter__(self) -> "_QueryLock":
+    def __enter__(self) -> _QueryLock:
         self._lock.acquire()
         self._depth += 1
         fs = self._duck.fs
@@ -103,7 +109,11 @@ class Duck:
         local = self.storage.local_path(key)
         if local is None and self.cache_root:
             local = self.storage.cached_path(key)
-        return local if local is not None else self.fs.uri(key)
+        if local is not None:
+            return local
+        # only a local folder is read without the filesystem view, and it has a path for every key
+        assert self.fs is not None, f"no path for {key} and no filesystem view"
+        return self.fs.uri(key)
 
 
 class CurrentRows:
@@ -140,15 +150,16 @@ class CurrentRows:
         cols = ", ".join([quote(c) for c in DATA_SCHEMA.names] + [quote(c) for c in typed])
         parts: list[str] = []
         idx = self.snap.index(self.collection) if self._files else None
-        clean = [f.key for f in self._files if not (idx and idx.stale.get(f.key))]
-        dirty = [f.key for f in self._files if idx and idx.stale.get(f.key)]
+        stale_of = idx.stale if idx else {}
+        clean = [f.key for f in self._files if not stale_of.get(f.key)]
+        dirty = [f.key for f in self._files if stale_of.get(f.key)]
         if clean:
             src = self.duck.file_source(clean, row_numbers=False)
             parts.append(f"SELECT * FROM {src}")
         if dirty:
             stale_names, stale_rows = [], []
             for k in dirty:
-                rows = idx.stale[k]
+                rows = stale_of[k]
                 stale_names.extend([self.duck.key_name(k)] * len(rows))
                 stale_rows.extend(sorted(rows))
             stale = pa.table({"filename": pa.array(stale_names, pa.string()),

@@ -6,13 +6,13 @@ Everything here is pure: it names files and converts between records and bytes o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 
-from parquedb.model.entity import Row
 from parquedb.errors import ErrorCode, StorageError
+from parquedb.model.entity import Row
 from parquedb.model.values import dumps, loads
 
 FORMAT_VERSION = 1
@@ -63,7 +63,7 @@ class FileInfo:
                 "seq": self.seq, "ts": self.ts}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "FileInfo":
+    def from_json(cls, d: dict[str, Any]) -> FileInfo:
         return cls(d["key"], d["kind"], d["rows"], d["bytes"], d["seq"], d["ts"])
 
 
@@ -86,7 +86,7 @@ class Event:
                 self.after]
 
     @classmethod
-    def from_list(cls, v: list[Any], seq: int, ts: int) -> "Event":
+    def from_list(cls, v: list[Any], seq: int, ts: int) -> Event:
         return cls(seq, ts, v[0], v[1], v[2], v[3], v[4], v[5], v[6])
 
 
@@ -105,7 +105,7 @@ class Commit:
                       "writer": self.writer, "info": self.info, "actions": self.actions})
 
     @classmethod
-    def from_bytes(cls, data: bytes, key: str = "") -> "Commit":
+    def from_bytes(cls, data: bytes, key: str = "") -> Commit:
         try:
             d = loads(data)
             return cls(d["seq"], d["ts"], d["writer"], d["actions"], d.get("info") or {})
@@ -152,7 +152,7 @@ def str_array(values: list[str | None]) -> pa.Array:
     strings: one join of the UTF-8 bytes and one offsets buffer."""
     if len(values) < 64 or None in values:
         return pa.array(values, type=pa.string())
-    encoded = [v.encode() for v in values]
+    encoded = [v.encode() for v in cast("list[str]", values)]  # no None: checked above
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
               out=offsets[1:])
@@ -191,10 +191,14 @@ def table_to_rows(table: pa.Table | pa.RecordBatch, default_seq: int) -> list[Ro
     def ints(col: Any) -> list[int | None]:
         return col.cast(pa.int64()).to_pylist()
 
+    def required_ints(col: Any) -> list[int]:
+        """``createdAt`` and ``updatedAt``: set on every row (only ``deletedAt`` may be null)."""
+        return col.cast(pa.int64()).to_pylist()
+
     ids = d["$id"].to_pylist()
     types = d["$type"].to_pylist()
     versions = d["version"].to_pylist()
-    ca, ua, da = ints(d["createdAt"]), ints(d["updatedAt"]), ints(d["deletedAt"])
+    ca, ua, da = required_ints(d["createdAt"]), required_ints(d["updatedAt"]), ints(d["deletedAt"])
     cb, ub, db = d["createdBy"].to_pylist(), d["updatedBy"].to_pylist(), d["deletedBy"].to_pylist()
     seqs, tombs, docs = d["_seq"].to_pylist(), d["_tomb"].to_pylist(), d["_doc"].to_pylist()
     return [
@@ -255,7 +259,7 @@ def table_to_events(table: pa.Table, default_seq: int, default_ts: int) -> list[
     after_docs = table.column("after_doc").to_pylist()
 
     def image(eid: str, sys: str | None, doc: str | None) -> list[Any] | None:
-        return None if sys is None else [eid] + loads(sys) + [doc]
+        return None if sys is None else [eid, *loads(sys), doc]
 
     return [
         Event(seqs[i] if seqs[i] is not None else default_seq,

@@ -32,7 +32,6 @@ class IdIndex:
         # file key -> row numbers that are not the newest version of their $id (DuckDB scans
         # anti-join them away; a file without stale rows is read as it is)
         self.stale: dict[str, set[int]] = {}
-        entries = self.entries
         for info in sorted(cs.files.values(), key=lambda f: f.seq):
             self.add_file(info.key, *read_ids(files, info.key, info.seq))
         for eid, row in cs.rows.items():
@@ -43,11 +42,13 @@ class IdIndex:
             self.stale.setdefault(loc[0], set()).add(loc[1])
 
     def add_file(self, key: str, ids: list[str], seqs: list[int]) -> None:
+        """Index one file's rows; ``ids`` and ``seqs`` are its ``$id`` and ``_seq`` columns."""
         entries = self.entries
         if entries.keys().isdisjoint(ids):  # the common case (bulk loads): no id seen yet
-            entries.update(zip(ids, zip(seqs, zip(repeat(key), range(len(ids))))))
+            locs = zip(repeat(key), range(len(ids)))
+            entries.update(zip(ids, zip(seqs, locs, strict=True), strict=True))
             return
-        for i, (eid, s) in enumerate(zip(ids, seqs)):
+        for i, (eid, s) in enumerate(zip(ids, seqs, strict=True)):
             cur = entries.get(eid)
             if cur is None:
                 entries[eid] = (s, (key, i))
@@ -60,7 +61,8 @@ class IdIndex:
     def remove_file(self, key: str) -> None:
         """Drop entries still pointing into a removed file (tombstones compacted away)."""
         self.stale.pop(key, None)
-        dead = [eid for eid, (_, loc) in self.entries.items() if loc is not INLINE and loc[0] == key]
+        dead = [eid for eid, (_, loc) in self.entries.items()
+                if loc is not INLINE and loc[0] == key]
         for eid in dead:
             del self.entries[eid]
 

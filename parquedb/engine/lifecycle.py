@@ -26,7 +26,7 @@ class Lifecycle:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def install(self) -> "Lifecycle":
+    def install(self) -> Lifecycle:
         self.table.on_commit = self.after_commit
         return self
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from parquedb.model.values import dumps, loads
 from parquedb.engine.format import DATA_SCHEMA, TS
+from parquedb.model.values import dumps, loads
 
 FIELDS_META_KEY = b"parquedb.fields"
 
@@ -27,7 +27,7 @@ _SCALAR: dict[type, tuple[str, pa.DataType]] = {
     bool: ("bool", pa.bool_()),
     datetime: ("timestamp", TS),
 }
-ARROW_TYPES = {name: t for name, t in _SCALAR.values()}
+ARROW_TYPES = dict(_SCALAR.values())
 ARROW_TYPES["number"] = pa.float64()  # ints and floats mixed: a DOUBLE column (SQL only)
 _MIXED = object()
 _NUMBER = object()
@@ -130,7 +130,7 @@ def merge_field_types(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
         cur = out.get(k)
         if cur is None or cur == "null":
             out[k] = t
-        elif t != "null" and t != cur:
+        elif t not in ("null", cur):
             numeric = {"int64", "double", "number"}
             if cur in numeric and t in numeric:
                 out[k] = "number"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
-from parquedb.model.entity import Row
 from parquedb.engine.datafiles import DataFiles
 from parquedb.engine.index import INLINE, IdIndex
 from parquedb.engine.state import CollectionState, TableState
+from parquedb.model.entity import Row
 
 
 class View(Protocol):
@@ -37,6 +38,11 @@ class Snapshot:
         cs = self.state.collections.get(collection)
         if cs is None:
             return None
+        return self._index_of(collection, cs)
+
+    def _index_of(self, collection: str, cs: CollectionState) -> IdIndex:
+        """The id index of ``collection`` (whose state is ``cs``), rebuilt when its files
+        changed."""
         idx = self.indexes.get(collection)
         if idx is None or idx.files_version != cs.files_version:
             idx = self.indexes[collection] = IdIndex(cs, self.files)
@@ -55,8 +61,7 @@ class Snapshot:
             return None
         if not cs.files:  # everything is inlined: no index needed
             return cs.rows.get(eid)
-        idx = self.index(collection)
-        entry = idx.get(eid) if idx is not None else None
+        entry = self._index_of(collection, cs).get(eid)
         if entry is None:
             return None
         seq, loc = entry
@@ -73,7 +78,7 @@ class Snapshot:
             return []
         if not cs.files:
             return list(cs.rows.values())
-        idx = self.index(collection)
+        idx = self._index_of(collection, cs)
         out = []
         for row in list(cs.rows.values()):
             entry = idx.get(row.id)
@@ -94,7 +99,7 @@ class Snapshot:
                 if not row.tomb:
                     yield row
             return
-        idx = self.index(collection)
+        idx = self._index_of(collection, cs)
         for row in self.current_inline(collection):
             if not row.tomb:
                 yield row

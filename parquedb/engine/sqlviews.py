@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from parquedb.errors import ErrorCode, QueryError
 from parquedb.engine.duck import CurrentRows, Duck
 from parquedb.engine.snapshot import Snapshot
+from parquedb.errors import ErrorCode, QueryError
 from parquedb.support.sqltext import quote
 
 _SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "deletedAt",
@@ -22,7 +22,8 @@ _SYSTEM_TAIL = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "
 
 
 def _json_field(field: str) -> str:
-    return "'$." + '"' + field.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''") + '"' + "'"
+    quoted = field.replace("\\", "\\\\").replace('"', '\\"').replace("'", "''")
+    return "'$." + '"' + quoted + '"' + "'"
 
 
 def view_sql(rel: CurrentRows, collection: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
 from parquedb.errors import ConfigurationError, ErrorCode
 from parquedb.model.entity import Row
 from parquedb.model.values import dumps, loads
-from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
 
 
 @dataclass
@@ -129,10 +129,10 @@ class TableState:
             "format": FORMAT_VERSION, "seq": self.seq, "ts": self.ts,
             "collections": {
                 name: {
-                    "rows": [[r.seq] + r.to_list() for r in cs.rows.values()],
+                    "rows": [[r.seq, *r.to_list()] for r in cs.rows.values()],
                     "files": [f.to_json() for f in cs.files.values()],
                     "event_files": [f.to_json() for f in cs.event_files.values()],
-                    "events": [[e.seq, e.ts] + e.to_list() for e in cs.events],
+                    "events": [[e.seq, e.ts, *e.to_list()] for e in cs.events],
                     "rows_folded": cs.rows_folded,
                     "events_folded": cs.events_folded,
                     "removed": cs.removed,
@@ -143,7 +143,7 @@ class TableState:
         })
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TableState":
+    def from_bytes(cls, data: bytes) -> TableState:
         d: dict[str, Any] = loads(data)
         st = cls()
         st.seq, st.ts = d["seq"], d["ts"]

@@ -10,29 +10,45 @@ from __future__ import annotations
 
 import logging
 import random
-from concurrent.futures import ThreadPoolExecutor
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from parquedb.model.entity import new_ulid, now_micros
-from parquedb.errors import (CommitConflictError, ConfigurationError, ErrorCode, NotFoundError,
-                      StorageError)
-from parquedb.storage import Storage
-from parquedb.model.values import dumps, loads
 from parquedb.engine.batch import WriteBatch
 from parquedb.engine.datafiles import DataFiles, LRUCache
-from parquedb.engine.format import (CHECKPOINT_DIR, CONFIG_KEY, FORMAT_VERSION, HINT_KEY, LOG_DIR, VACUUM_KEY,
-                     Commit,
-                     checkpoint_key, log_key, seq_of_key)
+from parquedb.engine.format import (
+    CHECKPOINT_DIR,
+    CONFIG_KEY,
+    FORMAT_VERSION,
+    HINT_KEY,
+    LOG_DIR,
+    VACUUM_KEY,
+    Commit,
+    checkpoint_key,
+    log_key,
+    seq_of_key,
+)
 from parquedb.engine.index import INLINE, read_ids
-from parquedb.engine.snapshot import Snapshot
 from parquedb.engine.settings import Settings
+from parquedb.engine.snapshot import Snapshot
 from parquedb.engine.state import TableState
+from parquedb.errors import (
+    CommitConflictError,
+    ConfigurationError,
+    ErrorCode,
+    NotFoundError,
+    StorageError,
+)
+from parquedb.model.entity import new_ulid, now_micros
+from parquedb.model.values import dumps, loads
+from parquedb.storage import Storage
 
 log = logging.getLogger("parquedb.engine")
 
 Build = Callable[[Snapshot, WriteBatch], Any]
+R = TypeVar("R")
 
 
 class _Pending:
@@ -268,7 +284,8 @@ class Table:
         return ids, colls
 
     # -- committing ----------------------------------------------------------------------
-    def commit(self, build: Build, *, info: dict[str, Any] | None = None) -> tuple[Commit | None, Any]:
+    def commit(self, build: Callable[[Snapshot, WriteBatch], R], *,
+               info: dict[str, Any] | None = None) -> tuple[Commit | None, R]:
         """Plan with ``build(snapshot, batch)`` and commit it; re-plans after a lost race.
 
         Returns ``(commit, result)``: the commit (None when the batch was empty) and whatever
@@ -291,7 +308,7 @@ class Table:
             raise req.error
         return req.commit, req.result
 
-    def _commit_group(self, group: list["_Pending"], info: dict[str, Any] | None) -> None:
+    def _commit_group(self, group: list[_Pending], info: dict[str, Any] | None) -> None:
         try:
             for attempt in range(self.settings.max_commit_attempts):
                 self.refresh(force=True)
@@ -370,7 +387,7 @@ class Table:
                        *, info: dict[str, Any] | None = None) -> Commit | None:
         """Commit prepared actions; ``plan`` re-checks them against each newer state."""
         with self.lock:
-            for attempt in range(self.settings.max_commit_attempts):
+            for _ in range(self.settings.max_commit_attempts):
                 self.refresh(force=True)
                 actions = plan(self.snapshot)
                 if not actions:

@@ -11,10 +11,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from parquedb.engine.format import (
+    CHECKPOINT_DIR,
+    HINT_KEY,
+    LOG_DIR,
+    VACUUM_KEY,
+    checkpoint_key,
+    log_key,
+    seq_of_key,
+)
 from parquedb.model.entity import now_micros
 from parquedb.model.values import dumps, loads
-from parquedb.engine.format import (CHECKPOINT_DIR, HINT_KEY, LOG_DIR, VACUUM_KEY, checkpoint_key, log_key,
-                     seq_of_key)
 
 
 def _orphan_cutoff(storage: Any, retain_seconds: float) -> float:

@@ -8,14 +8,15 @@ row versions are removed inside the SQL (see ``engine.duck``), so neither path e
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from parquedb.engine.duck import CurrentRows
-from parquedb.support.sqltext import quote
 from parquedb.engine.format import DATA_SCHEMA, table_to_rows
 from parquedb.engine.snapshot import Snapshot
 from parquedb.model.entity import Row
 from parquedb.query.sql import translate
+from parquedb.support.sqltext import quote
 
 _PUSH_SORT_KINDS = {"string", "int64", "bool", "timestamp"}
 _COLS = ", ".join(quote(c) for c in DATA_SCHEMA.names)

@@ -14,8 +14,18 @@ from typing import Any
 from parquedb.engine import Event, WriteBatch
 from parquedb.errors import AlreadyExistsError, ErrorCode, ValidationError, VersionConflictError
 from parquedb.exec.reads import id_equality, visible
-from parquedb.model.entity import (RESERVED_FIELDS, Row, check_actor, check_name, full_id,
-                                   local_id, micros_to_datetime, new_ulid, to_entity, type_name)
+from parquedb.model.entity import (
+    RESERVED_FIELDS,
+    Row,
+    check_actor,
+    check_name,
+    full_id,
+    local_id,
+    micros_to_datetime,
+    new_ulid,
+    to_entity,
+    type_name,
+)
 from parquedb.model.values import encode_doc, validate_document, validate_value
 from parquedb.mutation import apply_update, update_is_noop
 from parquedb.query import compile_filter
