@@ -18,7 +18,8 @@ inside an open database that the public API does not offer.
 * :func:`live_files` and :func:`commit_seq` say what the newest committed state holds, so a
   test can tell a live file from an orphan, or count commits.
 
-None of this is needed to use ParqueDB; all of it is stable enough to build tests on.
+Nothing here belongs in production code: it exists so that tests, ParqueDB's own included,
+need no private attribute of a database.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ _KINDS = ("data", "events")
 def tune(db: Database, **settings: int | float) -> dict[str, Any]:
     """Set engine tunables of an open database; returns their previous values.
 
-    The defaults suit production (a batch goes to a Parquet data file past 1,000 rows, a
-    checkpoint every 64 commits, compaction past 1,000 inlined rows or 16 small files). Tests
-    lower them so that a few writes exercise those paths, e.g.
+    The defaults suit production: a store reaches data files, checkpoints and compaction only
+    after hundreds or thousands of rows and commits. Tests lower them so that a few writes
+    exercise those paths, e.g.
     ``tune(db, inline_max_rows=3, checkpoint_interval=4, compact_inline_rows=8,
     compact_small_files=2)``. The names are those of ``parquedb.engine.Settings``; an unknown
     name or a value of the wrong type raises ``TypeError`` (a typo must not silently test the
