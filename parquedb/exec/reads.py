@@ -22,8 +22,7 @@ from parquedb.exec.scan import PushdownScan
 from parquedb.exec.session import Reader
 from parquedb.model.entity import Row, full_id, to_entity
 from parquedb.query import compile_filter, sort_key
-from parquedb.query.aggregate import compile_pipeline
-from parquedb.query.sql import fix_group_rows, translate_group
+from parquedb.query.aggregate import compile_pipeline, fix_group_rows, translate_group
 
 Entity = dict[str, Any]
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-# moved to parquedb.query.aggregate.pushdown; re-exported until the caller moves
-from parquedb.query.aggregate.pushdown import fix_group_rows as fix_group_rows
-from parquedb.query.aggregate.pushdown import translate_group as translate_group
 from parquedb.support.sqltext import quote
 
 _PY = {"string": (str,), "int64": (int,), "double": (float,), "bool": (bool,),

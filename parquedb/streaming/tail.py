@@ -109,7 +109,8 @@ class TailColumns:
 
     def to_records(self) -> list[dict[str, Any]]:
         """Row dicts (for tests and small answers; the ingest path never builds them)."""
-        return self.to_table().to_pylist()
+        rows: list[dict[str, Any]] = self.to_table().to_pylist()
+        return rows
 
 
 def parse_event(event: Any, into: TailColumns) -> int:
