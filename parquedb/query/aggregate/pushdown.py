@@ -4,31 +4,47 @@ Only a key that is one typed column (or null), and ``$count``, ``$sum`` of a con
 ``$sum``/``$avg``/``$min``/``$max`` of one typed column are translated; anything else (or a
 float sum, which SQL rounds differently than the pipeline's exact sum) returns None and the
 group runs in Python. :func:`fix_group_rows` then gives the rows MongoDB's types.
+
+Integer sums are taken as DuckDB ``HUGEINT`` (128 bits, never overflowing) and averages as an
+exact sum and a count, so that the last step — promoting a sum past 64 bits to a double,
+dividing — is Python's, exactly as in the pipeline.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from parquedb.support.sqltext import quote
 
-__all__ = ["COUNT_PREFIX", "fix_group_rows", "translate_group"]
+__all__ = ["fix_group_rows", "translate_group"]
 
 _AGG_KINDS = {"string", "int64", "double", "bool", "timestamp"}
-COUNT_PREFIX = "__parquedb_count__"  # helper columns of translate_group (fix_group_rows)
+_AVG_N = "__parquedb_avg_n__"  # helper column: the count of an average (its sum is the output)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int_result(v: Decimal | int) -> int | float:
+    """An exact integer sum with MongoDB's typing: past 64 bits it becomes a double."""
+    n = int(v)
+    return n if _INT64[0] <= n <= _INT64[1] else float(n)
 
 
 def fix_group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply MongoDB's typing to SQL group rows (an empty ``$sum`` is the int 0)."""
+    """Apply MongoDB's typing to SQL group rows (sums as ints, averages divided exactly)."""
     out = []
     for r in rows:
-        fixed = {}
+        fixed: dict[str, Any] = {}
         for k, v in r.items():
-            if k.startswith(COUNT_PREFIX):
+            if k.startswith(_AVG_N):
                 continue
-            if r.get(COUNT_PREFIX + k) == 0:
-                v = 0
+            n_key = _AVG_N + k
+            if n_key in r:
+                n = r[n_key]
+                v = int(v) / n if n else None
+            elif isinstance(v, Decimal):
+                v = _int_result(v)
             elif isinstance(v, datetime) and v.tzinfo is not None and v.tzinfo is not UTC:
                 v = v.astimezone(UTC)
             fixed[k] = v
@@ -54,13 +70,17 @@ def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, 
     for name, acc in spec.items():
         if name == "_id":
             continue
-        if not isinstance(acc, dict) or len(acc) != 1 or "." in name or name.startswith("$"):
+        if not isinstance(acc, dict) or len(acc) != 1 or "." in name or name.startswith(
+                ("$", _AVG_N)):
             return None
         (op, arg), = acc.items()
+        extra = None
         if op == "$count" and arg == {}:
             expr = "count(*)"
         elif op == "$sum" and isinstance(arg, int) and not isinstance(arg, bool):
-            expr = f"count(*) * {arg}"
+            if not _INT64[0] <= arg <= _INT64[1]:
+                return None
+            expr = f"count(*)::HUGEINT * ({arg})::HUGEINT"
         elif op in ("$sum", "$avg", "$min", "$max") and isinstance(arg, str) \
                 and arg.startswith("$") and "." not in arg:
             kind = types.get(arg[1:])
@@ -71,11 +91,15 @@ def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, 
                 return None
             if op in ("$min", "$max") and kind not in _AGG_KINDS - {"double"}:
                 return None  # NaN orders differently in SQL
-            total = f"CAST(coalesce(sum({col}), 0) AS BIGINT)"
-            expr = {"$sum": total, "$avg": f"avg({col})",
+            total = f"coalesce(sum({col}), 0)::HUGEINT"
+            expr = {"$sum": total, "$avg": total,
                     "$min": f"min({col})", "$max": f"max({col})"}[op]
+            if op == "$avg":
+                extra = f"count({col}) AS {quote(_AVG_N + name)}"
         else:
             return None
         select.append(f"{expr} AS {quote(name)}")
+        if extra is not None:
+            select.append(extra)
         names.append(name)
     return ", ".join(select), group_expr, names
