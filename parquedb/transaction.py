@@ -24,6 +24,12 @@ class Transaction:
         self._session = session
         self._runner = run
 
+    @property
+    def session(self) -> TransactionSession:
+        """The transaction's session seam (see ``Database.session``): what code built on the
+        database stages through it commits with the transaction's other writes."""
+        return self._session
+
     def collection(self, name: str) -> Collection:
         return Collection(check_collection_name(name), self._session, self._runner)
 

@@ -111,7 +111,7 @@ def test_transaction_stages_metadata_and_reads_it_back(tmp_path: Any) -> None:
     with parquedb.connect(str(tmp_path / "db")) as db:
         with db.transaction() as tx:
             tx.posts.create({"title": "a"})
-            session = tx._session  # the transaction's seam, as a view refresher would use it
+            session = tx.session  # the transaction's seam, as a view refresher would use it
             session.write(lambda b: b.set_meta("posts", "w", 7))
             with session.reading() as r:
                 assert r.meta("posts", "w") == 7
@@ -121,7 +121,7 @@ def test_transaction_stages_metadata_and_reads_it_back(tmp_path: Any) -> None:
             assert r.meta("posts", "w") == 7
         with pytest.raises(RuntimeError):
             with db.transaction() as tx:
-                tx._session.write(lambda b: b.set_meta("posts", "w", 8))
+                tx.session.write(lambda b: b.set_meta("posts", "w", 8))
                 raise RuntimeError("roll back")
         with db.session.reading() as r:
             assert r.meta("posts", "w") == 7
