@@ -120,7 +120,6 @@ class Database:
 
         def go() -> Any:
             with self._session.reading() as r:
-                assert r.duck is not None
                 return run_user_sql(r.duck, r.snapshot, query, params)
         return self._run("query", "sql", None, go)
 

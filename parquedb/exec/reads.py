@@ -43,7 +43,7 @@ def _pushdown(reader: Reader, collection: str, filter: dict[str, Any] | None,
     """The DuckDB scan for this read, when it is worth one (close it after use): only on a
     committed snapshot, and only when the collection has data files (inlined rows are few and
     already in memory)."""
-    if reader.duck is None or id_equality(filter) is not None:
+    if not reader.can_query or id_equality(filter) is not None:
         return None
     cs = reader.snapshot.state.collections.get(collection)
     if cs is None or not cs.files:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from parquedb.engine import Snapshot, Table, View, WriteBatch
-from parquedb.engine.duck import Duck
 from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
 from parquedb.model.entity import Row, now_micros
+
+if TYPE_CHECKING:
+    from parquedb.engine.duck import Duck
 
 T = TypeVar("T")
 Plan = Callable[[WriteBatch], T]
@@ -34,18 +36,30 @@ class Reader:
     """One consistent state to read, for the duration of a ``reading()`` block.
 
     ``view`` answers point lookups and scans (a transaction's view includes its staged writes);
-    ``snapshot`` is the committed state under it, and ``duck`` is set when reads may run in
-    DuckDB (a committed snapshot outside a transaction)."""
+    ``snapshot`` is the committed state under it; ``can_query`` says whether reads may run in
+    DuckDB (a committed snapshot outside a transaction), and ``duck`` is then the store's
+    connection (opened on first use: point reads never need it)."""
 
-    __slots__ = ("view", "snapshot", "duck", "_reads", "_scans")
+    __slots__ = ("view", "snapshot", "_table", "_reads", "_scans")
 
-    def __init__(self, view: View, snapshot: Snapshot, duck: Duck | None = None,
+    def __init__(self, view: View, snapshot: Snapshot, table: Table | None = None,
                  reads: set[tuple[str, str]] | None = None, scans: set[str] | None = None) -> None:
         self.view = view
         self.snapshot = snapshot
-        self.duck = duck
+        self._table = table
         self._reads = reads
         self._scans = scans
+
+    @property
+    def can_query(self) -> bool:
+        return self._table is not None
+
+    @property
+    def duck(self) -> Duck:
+        if self._table is None:
+            raise AssertionError("this state is not read with DuckDB (check can_query)")
+        duck: Duck = self._table.duck
+        return duck
 
     def note_read(self, collection: str, eid: str) -> None:
         """Record that a decision depended on ``eid`` (transactions validate it at commit)."""
@@ -77,21 +91,45 @@ class AutoCommit:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    @contextlib.contextmanager
-    def reading(self, as_of: int | None = None, *, latest: bool = False) -> Iterator[Reader]:
+    def reading(self, as_of: int | None = None, *,
+                latest: bool = False) -> contextlib.AbstractContextManager[Reader]:
         """``as_of``: microseconds since the epoch (the state at that instant)."""
-        table = self.table
-        with table.lock:
-            if as_of is not None:
-                snap = table.snapshot_at(as_of)
-                yield Reader(_PastView(snap), snap)
-                return
-            table.refresh()
-            yield Reader(table.snapshot, table.snapshot, table.duck)
+        if as_of is not None:
+            return self._past(as_of)
+        return _Latest(self.table)
+
+    @contextlib.contextmanager
+    def _past(self, as_of: int) -> Iterator[Reader]:
+        with self.table.lock:
+            snap = self.table.snapshot_at(as_of)
+            yield Reader(_PastView(snap), snap)
 
     def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
         _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
         return result
+
+
+class _Latest:
+    """The newest commit, under the table's lock (a class, not a generator: it is on the path
+    of every point read)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __enter__(self) -> Reader:
+        table = self.table
+        table.lock.acquire()
+        try:
+            table.refresh()
+            return Reader(table.snapshot, table.snapshot, table)
+        except BaseException:
+            table.lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.table.lock.release()
 
 
 class TransactionSession:
