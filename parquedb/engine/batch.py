@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from parquedb.engine.datasets import DatasetFile
 from parquedb.engine.format import Event
 from parquedb.engine.snapshot import View
 from parquedb.model.entity import Row, ulid_range
@@ -25,20 +26,33 @@ class WriteBatch:
         self.events: dict[str, list[Event]] = {}
         # (collection, key) -> value (None: unset)
         self.staged_meta: dict[tuple[str, str], Any] = {}
+        self.ds_added: dict[str, list[DatasetFile]] = {}  # dataset -> files written, to add
+        self.ds_removed: dict[str, list[str]] = {}        # dataset -> file keys to remove
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
 
     def __bool__(self) -> bool:
-        return any(self.rows.values()) or bool(self.staged_meta)
+        return (any(self.rows.values()) or bool(self.staged_meta) or bool(self.ds_added)
+                or bool(self.ds_removed))
 
     # -- savepoints: a plan that raises stages nothing --------------------------------------
     def savepoint(self) -> tuple[Any, ...]:
         return ({c: dict(r) for c, r in self.rows.items()},
-                {c: list(e) for c, e in self.events.items()}, dict(self.staged_meta))
+                {c: list(e) for c, e in self.events.items()}, dict(self.staged_meta),
+                {d: list(f) for d, f in self.ds_added.items()},
+                {d: list(k) for d, k in self.ds_removed.items()})
 
     def rollback_to(self, point: tuple[Any, ...]) -> None:
-        self.rows, self.events, self.staged_meta = point
+        self.rows, self.events, self.staged_meta, self.ds_added, self.ds_removed = point
+
+    # -- datasets ----------------------------------------------------------------------------
+    def add_dataset_files(self, dataset: str, files: list[DatasetFile]) -> None:
+        """Stage files already written to ``dataset`` (they become live with the commit)."""
+        self.ds_added.setdefault(dataset, []).extend(files)
+
+    def remove_dataset_files(self, dataset: str, keys: list[str]) -> None:
+        self.ds_removed.setdefault(dataset, []).extend(keys)
 
     # -- metadata ----------------------------------------------------------------------------
     def meta(self, collection: str, key: str) -> Any:

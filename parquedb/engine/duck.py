@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from parquedb.engine.datasets import SEQ_COLUMN, DatasetSource, files_of
 from parquedb.engine.format import DATA_SCHEMA, rows_to_table
 from parquedb.engine.shred import (
     ARROW_TYPES,
@@ -198,3 +199,34 @@ class CurrentRows:
             except Exception:
                 pass
         self.registered.clear()
+
+
+# -- datasets ---------------------------------------------------------------------------------
+def dataset_relation(duck: Duck, snap: Snapshot, source: DatasetSource,
+             time_column: str | None = "timestamp") -> str | None:
+    """A ``SELECT`` of ``source``'s records (None when no file can hold any)."""
+    files = files_of(snap.state.datasets, source)
+    if not files:
+        return None
+    paths = ", ".join(sql_str(duck.key_name(f.key)) for f in files)
+    where = []
+    if time_column is not None and source.start is not None:
+        where.append(f"{quote(time_column)} >= make_timestamp({int(source.start)})")
+    if time_column is not None and source.end is not None:
+        where.append(f"{quote(time_column)} < make_timestamp({int(source.end)})")
+    if source.after_seq is not None:
+        where.append(f"({SEQ_COLUMN} IS NULL OR {SEQ_COLUMN} > {int(source.after_seq)})")
+    sql = (f"SELECT * EXCLUDE ({SEQ_COLUMN}) FROM read_parquet([{paths}], union_by_name = true, "
+           f"hive_partitioning = false)")
+    return sql + (" WHERE " + " AND ".join(where) if where else "")
+
+
+def empty_dataset_relation(duck: Duck, snap: Snapshot, dataset: str) -> str | None:
+    """A relation with the dataset's columns and no rows (its newest file's schema)."""
+    ds = snap.state.datasets.get(dataset)
+    if ds is None or not ds.files:
+        return None
+    newest = max(ds.files.values(), key=lambda f: f.seq)
+    path = sql_str(duck.key_name(newest.key))
+    return (f"SELECT * EXCLUDE ({SEQ_COLUMN}) FROM read_parquet({path}, "
+            f"hive_partitioning = false) LIMIT 0")

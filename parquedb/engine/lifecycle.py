@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from parquedb.engine.compaction import compact_collection
+from parquedb.engine.datasets import stage_compact
 from parquedb.engine.format import Commit
 from parquedb.engine.table import Table
 from parquedb.storage import Storage
@@ -36,7 +37,9 @@ class Lifecycle:
             table.write_checkpoint()
         if commit.info.get("op") in ("compact", "vacuum"):
             return
-        for c in {a["c"] for a in commit.actions}:
+        for name in {a["d"] for a in commit.actions if a["a"] == "ds_add"}:
+            self._compact_dataset(name)
+        for c in {a["c"] for a in commit.actions if a["a"] != "meta" and "c" in a}:
             cs = table.snapshot.state.collections.get(c)
             if cs is None:
                 continue
@@ -47,6 +50,21 @@ class Lifecycle:
                     compact_collection(table, c, full=False)
                 except Exception:  # the write itself is committed: never fail it here
                     log.warning("automatic compaction of %s failed", c, exc_info=True)
+
+
+    def _compact_dataset(self, name: str) -> None:
+        """Merge a dataset's partitions once one holds more than ``compact_small_files``
+        files (appends from a steady stream add a few files per partition each flush)."""
+        table, limit = self.table, self.table.settings.compact_small_files
+        ds = table.snapshot.state.datasets.get(name)
+        if ds is None or all(len(v) <= limit for v in ds.partitions().values()):
+            return
+        try:
+            table.commit(lambda snap, b: stage_compact(table.files, table.storage, b, name,
+                                                       min_files=limit + 1),
+                         info={"op": "compact", "dataset": name})
+        except Exception:  # the append itself is committed: never fail it here
+            log.warning("automatic compaction of dataset %s failed", name, exc_info=True)
 
 
 def open_table(storage: Storage, **options: Any) -> Table:

@@ -113,6 +113,8 @@ class Snapshot:
     def live_collections(self) -> list[str]:
         out = []
         for name in sorted(self.state.collections):
+            if name.startswith("_"):  # internal (a view's partial states): not the user's
+                continue
             for _ in self.scan(name):
                 out.append(name)
                 break

@@ -12,7 +12,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from parquedb.engine.duck import CurrentRows, Duck
+from parquedb.engine.datasets import DatasetSource, sql_name
+from parquedb.engine.duck import CurrentRows, Duck, dataset_relation
 from parquedb.engine.snapshot import Snapshot
 from parquedb.errors import ErrorCode, QueryError
 from parquedb.support.sqltext import quote
@@ -70,10 +71,17 @@ def run_user_sql(duck: Duck, snap: Snapshot, query: Any, params: Any = None) -> 
     try:
         with duck.lock:
             for name in sorted(snap.state.collections):
+                if name.startswith("_"):  # internal collections (a view's partial states)
+                    continue
                 rel = CurrentRows(duck, snap, name)
                 rels.append(rel)
                 duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "
                                  + view_sql(rel, name))
+            for dataset in sorted(snap.state.datasets):
+                records = dataset_relation(duck, snap, DatasetSource(dataset), time_column=None)
+                if records is not None:
+                    duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(sql_name(dataset))} AS "
+                                     + records)
             try:
                 return duck.con.sql(query, params=params or None).to_arrow_table()
             except duckdb.Error as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from parquedb.engine.datasets import DatasetFile, DatasetState
 from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
 from parquedb.errors import ConfigurationError, ErrorCode
 from parquedb.model.entity import Row
@@ -49,6 +50,7 @@ class TableState:
         self.collections: dict[str, CollectionState] = {}
         # scope (a collection, a view, a dataset) -> key -> value; set by "meta" actions
         self.meta: dict[str, dict[str, Any]] = {}
+        self.datasets: dict[str, DatasetState] = {}
 
     def collection(self, name: str) -> CollectionState:
         cs = self.collections.get(name)
@@ -66,6 +68,17 @@ class TableState:
             kind = a["a"]
             if kind == "meta":
                 self._set_meta(a["c"], a["key"], a["value"])
+                continue
+            if kind == "ds_add":
+                ds = self.datasets.setdefault(a["d"], DatasetState())
+                for f in a["files"]:
+                    ds.files[f["key"]] = DatasetFile.from_json(f, seq, ts)
+                continue
+            if kind == "ds_remove":
+                ds = self.datasets.setdefault(a["d"], DatasetState())
+                for key in a["keys"]:
+                    if ds.files.pop(key, None) is not None:
+                        ds.removed[key] = ts
                 continue
             cs = self.collection(a["c"])
             if kind == "rows":
@@ -140,6 +153,10 @@ class TableState:
                 for name, cs in self.collections.items()
             },
             **({"meta": self.meta} if self.meta else {}),
+            **({"datasets": {
+                name: {"files": [[f.seq, f.ts, f.to_json()] for f in ds.files.values()],
+                       "removed": ds.removed}
+                for name, ds in self.datasets.items()}} if self.datasets else {}),
         })
 
     @classmethod
@@ -160,4 +177,8 @@ class TableState:
             cs.removed = dict(c.get("removed") or {})
             cs.recount()
         st.meta = {scope: dict(values) for scope, values in (d.get("meta") or {}).items()}
+        for name, ds in (d.get("datasets") or {}).items():
+            st.datasets[name] = DatasetState(
+                {f["key"]: DatasetFile.from_json(f, fseq, fts) for fseq, fts, f in ds["files"]},
+                dict(ds.get("removed") or {}))
         return st

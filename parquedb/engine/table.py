@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from parquedb.engine.batch import WriteBatch
 from parquedb.engine.datafiles import DataFiles, LRUCache
+from parquedb.engine.datasets import KeyCache
 from parquedb.engine.format import (
     CHECKPOINT_DIR,
     CONFIG_KEY,
@@ -87,6 +88,7 @@ class Table:
         self.settings = settings or Settings()
         self.max_staleness = max_staleness
         self.files = DataFiles(storage, cache_bytes)
+        self.dataset_keys = KeyCache(max(1 << 20, cache_bytes // 2))  # idempotent appends
         self._commits = LRUCache(max(1 << 20, cache_bytes // 8))  # seq -> Commit (immutable)
         self._executor: Any = None  # threads for parallel reads (object storage only)
         self.writer = new_ulid()
@@ -235,7 +237,9 @@ class Table:
         touched = snap.state.apply(commit)
         colls: set[str] = set()
         for a in commit.actions:
-            c = a["c"]
+            c = a.get("c")
+            if c is None or a["a"] == "meta":  # datasets and metadata: no id index
+                continue
             colls.add(c)
             idx = snap.indexes.get(c)
             if idx is None:
@@ -371,17 +375,24 @@ class Table:
                 actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
                 actions.append({"a": "events", "c": coll,
                                 "events": [e.to_list() for e in batch.events.get(coll, [])]})
+        for name, files in batch.ds_added.items():
+            if files:
+                actions.append({"a": "ds_add", "d": name, "files": [f.to_json() for f in files]})
+        for name, keys in batch.ds_removed.items():
+            if keys:
+                actions.append({"a": "ds_remove", "d": name, "keys": list(keys)})
         for (coll, key), value in batch.staged_meta.items():
             actions.append({"a": "meta", "c": coll, "key": key, "value": value})
         return actions
 
     def _discard_files(self, actions: list[dict[str, Any]]) -> None:
-        for a in actions:
-            if a["a"] == "add_file":
-                try:
-                    self.storage.delete(a["key"])
-                except Exception:  # vacuum removes what is left behind
-                    log.debug("could not remove unpublished %s", a["key"], exc_info=True)
+        keys = [a["key"] for a in actions if a["a"] == "add_file"]
+        keys += [f["key"] for a in actions if a["a"] == "ds_add" for f in a["files"]]
+        for key in keys:
+            try:
+                self.storage.delete(key)
+            except Exception:  # vacuum removes what is left behind
+                log.debug("could not remove unpublished %s", key, exc_info=True)
 
     def commit_actions(self, plan: Callable[[Snapshot], list[dict[str, Any]] | None],
                        *, info: dict[str, Any] | None = None) -> Commit | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from parquedb.engine.datasets import is_dataset_file
 from parquedb.engine.format import (
     CHECKPOINT_DIR,
     HINT_KEY,
@@ -71,6 +72,18 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
                         table.files.forget(meta.key)
                         stats["files_deleted"] += 1
                         stats["bytes_freed"] += meta.size
+        for name, ds in state.datasets.items():
+            for meta in storage.list(name):
+                if meta.key in ds.files or not is_dataset_file(name, meta.key):
+                    continue
+                removed_at = ds.removed.get(meta.key)
+                old = removed_at < horizon if removed_at is not None else \
+                    meta.mtime < orphan_cutoff
+                if old:
+                    storage.delete(meta.key)
+                    table.files.forget(meta.key)
+                    stats["files_deleted"] += 1
+                    stats["bytes_freed"] += meta.size
         # temporaries left by a writer killed between write and publish (local folders)
         if hasattr(storage, "list_temporaries"):
             for meta in storage.list_temporaries(""):

@@ -18,11 +18,15 @@ and commits them together at the end. ``Collection`` uses nothing else, and code
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import pyarrow as pa
+
 from parquedb.engine import Snapshot, Table, View, WriteBatch
+from parquedb.engine.datasets import DatasetFile, DatasetSource, files_of, stage_compact
 from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
+from parquedb.exec import datasets as _datasets
 from parquedb.model.entity import Row, now_micros
 
 if TYPE_CHECKING:
@@ -75,6 +79,21 @@ class Reader:
         """Metadata ``key`` of ``collection`` in this state (None when unset)."""
         return self.view.meta(collection, key)
 
+    @property
+    def seq(self) -> int:
+        """The commit this state is at."""
+        return self.snapshot.seq
+
+    def dataset_files(self, source: DatasetSource) -> list[DatasetFile]:
+        """The live files of a dataset that may hold ``source``'s records."""
+        return files_of(self.snapshot.state.datasets, source)
+
+    def query(self, sql: str, params: Any = None, *,
+              datasets: Mapping[str, DatasetSource | str]) -> pa.Table:
+        """Run ``sql`` in DuckDB with each name of ``datasets`` as a view of that dataset's
+        records (pruned to the source's time range by the log's file list)."""
+        return _datasets.query(self.duck, self.snapshot, sql, params, datasets)
+
 
 class Session(Protocol):
     """What ``Collection`` (and anything above the API) reads and commits through."""
@@ -107,6 +126,37 @@ class AutoCommit:
     def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
         _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
         return result
+
+    # -- datasets ------------------------------------------------------------------------------
+    def append(self, dataset: str, records: pa.Table | pa.RecordBatch, *,
+               time_column: str = "timestamp", key: str | None = None,
+               meta: Mapping[str, Any] | None = None) -> dict[str, int]:
+        """Append ``records`` to ``dataset`` in one commit, partitioned by ``time_column``'s
+        hour. With ``key``, records whose key is already stored are skipped (idempotent
+        appends); ``meta`` is set on the dataset's scope in the same commit (an input offset,
+        say). Returns ``{"offered", "written", "duplicates", "files", "bytes"}``."""
+        pieces = _datasets.prepare(dataset, records, time_column)
+
+        def plan(batch: WriteBatch) -> dict[str, int]:
+            stats = _datasets.stage_append(self.table, batch, dataset, pieces, key, time_column)
+            for k, v in (meta or {}).items():
+                batch.set_meta(dataset, k, v)
+            return stats
+        return self.write(plan, info={"op": "append", "dataset": dataset})
+
+    def drop_before(self, dataset: str, cutoff: int) -> dict[str, int]:
+        """Remove, in one commit, every whole hour partition of ``dataset`` that ends at or
+        before ``cutoff`` (µs): retention. Vacuum deletes the files later."""
+        return self.write(lambda b: _datasets.stage_drop_before(b, dataset, cutoff),
+                          info={"op": "retention", "dataset": dataset})
+
+    def compact_dataset(self, dataset: str, *, min_files: int = 2) -> dict[str, int]:
+        """Merge the small files of each partition of ``dataset`` (one commit; answers never
+        change, and records keep the seq of the commit that appended them)."""
+        table = self.table
+        return self.write(lambda b: stage_compact(table.files, table.storage, b, dataset,
+                                                  min_files=min_files),
+                          info={"op": "compact", "dataset": dataset})
 
 
 class _Latest:
@@ -240,4 +290,4 @@ def _gone(e: BaseException) -> NotFoundError:
                          code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
 
 
-__all__ = ["AutoCommit", "Plan", "Reader", "Session", "TransactionSession"]
+__all__ = ["AutoCommit", "DatasetSource", "Plan", "Reader", "Session", "TransactionSession"]

@@ -119,10 +119,9 @@ def test_transaction_stages_metadata_and_reads_it_back(tmp_path: Any) -> None:
                 assert r.meta("posts", "w") is None
         with db.session.reading() as r:
             assert r.meta("posts", "w") == 7
-        with pytest.raises(RuntimeError):
-            with db.transaction() as tx:
-                tx.session.write(lambda b: b.set_meta("posts", "w", 8))
-                raise RuntimeError("roll back")
+        with pytest.raises(RuntimeError), db.transaction() as tx:
+            tx.session.write(lambda b: b.set_meta("posts", "w", 8))
+            raise RuntimeError("roll back")
         with db.session.reading() as r:
             assert r.meta("posts", "w") == 7
 

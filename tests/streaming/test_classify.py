@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 
 from parquedb.errors import ValidationError
-from parquedb.streaming.classify import (DEFAULT_RULES, Classifier, Rule, fingerprint,
-                                         is_failure, normalise_message)
+from parquedb.streaming.classify import (
+    DEFAULT_RULES,
+    Classifier,
+    Rule,
+    fingerprint,
+    is_failure,
+    normalise_message,
+)
 
 C = Classifier()
 

@@ -11,8 +11,16 @@ import orjson
 import pytest
 
 from parquedb.errors import ErrorCode, ValidationError
-from parquedb.streaming.tail import (FIELDS, KNOWN_OUTCOMES, REDACTED, TailColumns, parse_event,
-                                     parse_ndjson_line, redact_url, trace_items)
+from parquedb.streaming.tail import (
+    FIELDS,
+    KNOWN_OUTCOMES,
+    REDACTED,
+    TailColumns,
+    parse_event,
+    parse_ndjson_line,
+    redact_url,
+    trace_items,
+)
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 
