@@ -1,2 +1,6 @@
-"""Streams in, rollups out: tail-event parsing, buffered ingestion into datasets, and the
-Workers log and error views built on them."""
+"""Streams in, rollups out: Cloudflare Workers tail events parsed into a dataset of log records
+(``WorkerLogsMV``) and classified failures (``WorkerErrorsMV``)."""
+
+from parquedb.streaming.worker_logs import WorkerLogsMV
+
+__all__ = ["WorkerLogsMV"]

@@ -31,6 +31,7 @@ from urllib.parse import unquote_plus
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parquedb.errors import ErrorCode, ValidationError
 
@@ -72,40 +73,60 @@ RECORD_FIELDS = ("id", "timestamp", "position", "level", "message", "isException
                  "exceptionName", "stack")
 
 
-class TailColumns:
-    """Parsed records, column by column: the fields every record of an item shares are kept
-    once per item (``items``), the record's own fields once per record (``records``, with the
-    index of its item in ``item``); :meth:`to_table` expands them with one Arrow ``take``."""
+_ITEM_STRUCT = pa.struct([(n, ARROW_TYPES[FIELDS[n]]) for n in ITEM_FIELDS])
+_RECORD_STRUCT = pa.struct([*((n, ARROW_TYPES[FIELDS[n]]) for n in RECORD_FIELDS),
+                            ("item", pa.int32())])
 
-    __slots__ = ("items", "records", "item", "rows")
+
+class TailColumns:
+    """Parsed records: the fields every record of an item shares, once per item (``items``:
+    one tuple per item, in :data:`ITEM_FIELDS` order), and each record's own fields
+    (``records``: one tuple per record, :data:`RECORD_FIELDS` then the index of its item).
+    :meth:`to_table` turns them into columns at C speed and expands the item fields with
+    one Arrow ``take`` — no dict per record on the ingest path."""
+
+    __slots__ = ("items", "records")
 
     def __init__(self) -> None:
-        self.items: dict[str, list[Any]] = {name: [] for name in ITEM_FIELDS}
-        self.records: dict[str, list[Any]] = {name: [] for name in RECORD_FIELDS}
-        self.item: list[int] = []
-        self.rows = 0
+        self.items: list[tuple[Any, ...]] = []
+        self.records: list[tuple[Any, ...]] = []
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
 
     def __len__(self) -> int:
-        return self.rows
+        return len(self.records)
+
+    def extend(self, other: TailColumns) -> None:
+        """Append ``other``'s records after these (``other`` is left as it was)."""
+        offset = len(self.items)
+        self.items.extend(other.items)
+        if offset:
+            self.records.extend([(*r[:-1], r[-1] + offset) for r in other.records])
+        else:
+            self.records.extend(other.records)
 
     def truncate(self, rows: int, items: int) -> None:
         """Drop every record after the first ``rows`` and item after the first ``items``."""
-        for values in self.records.values():
-            del values[rows:]
-        for values in self.items.values():
-            del values[items:]
-        del self.item[rows:]
-        self.rows = rows
+        del self.records[rows:]
+        del self.items[items:]
 
     def to_table(self) -> pa.Table:
-        """The records as one Arrow table with the columns of :data:`FIELDS`."""
-        items = {name: pa.array(values, ARROW_TYPES[FIELDS[name]])
-                 for name, values in self.items.items()}
-        take = pa.array(self.item, pa.int32())
-        recs = {name: pa.array(values, ARROW_TYPES[FIELDS[name]])
-                for name, values in self.records.items()}
-        columns = [recs[n] if n in recs else items[n].take(take) for n in FIELDS]
-        return pa.Table.from_arrays(columns, schema=SCHEMA)
+        """The records as one Arrow table with the columns of :data:`FIELDS`. The tuples are
+        converted as struct arrays (in C, creating no Python objects); ``raw`` is kept on the
+        first record of each item only (one copy of each TraceItem is enough)."""
+        if not self.records:
+            return SCHEMA.empty_table()
+        items = pa.array(self.items, type=_ITEM_STRUCT).flatten()
+        recs = pa.array(self.records, type=_RECORD_STRUCT).flatten()
+        take = recs[-1]
+        by_name = dict(zip(RECORD_FIELDS, recs, strict=False))
+        by_name.update((n, col.take(take)) for n, col in zip(ITEM_FIELDS, items, strict=True)
+                       if n != "raw")
+        first = pc.if_else(pc.equal(by_name["position"], 0), take, pa.scalar(None, pa.int32()))
+        by_name["raw"] = items[ITEM_FIELDS.index("raw")].take(first)
+        return pa.Table.from_arrays([by_name[n] for n in FIELDS], schema=SCHEMA)
 
     def to_records(self) -> list[dict[str, Any]]:
         """Row dicts (for tests and small answers; the ingest path never builds them)."""
@@ -117,7 +138,7 @@ def parse_event(event: Any, into: TailColumns) -> int:
     """Append the records of ``event`` (any accepted shape) to ``into``; returns how many.
 
     A malformed event raises ``ValidationError`` and appends nothing."""
-    start, start_items = into.rows, len(into.items["raw"])
+    start, start_items = len(into.records), len(into.items)
     try:
         for item in _raw_items(event):
             _append_item(item, into)
@@ -127,7 +148,7 @@ def parse_event(event: Any, into: TailColumns) -> int:
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
         into.truncate(start, start_items)
         raise _invalid(f"malformed tail event: {type(e).__name__}: {e}") from e
-    return into.rows - start
+    return len(into.records) - start
 
 
 def parse_ndjson_line(line: bytes | str) -> Any:
@@ -237,105 +258,96 @@ def _list(value: Any, what: str) -> list[Any]:
 
 # -- records --------------------------------------------------------------------------------
 def _append_item(original: Any, out: TailColumns) -> None:
-    if not isinstance(original, dict):
-        raise _invalid(f"a TraceItem is an object, not {type(original).__name__}")
+    if type(original) is not dict:
+        if not isinstance(original, dict):
+            raise _invalid(f"a TraceItem is an object, not {type(original).__name__}")
+        original = dict(original)
     original = _redact_item(original)
     raw = orjson.dumps(original, option=_ORJSON_OPTS)
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-    raw_text = raw.decode()
-    redacted = _canonical(original)
+    item = _canonical(original)
+    get = item.get
 
-    script = _opt_str(redacted.get("scriptName"))
-    event_ts = _micros(redacted.get("eventTimestamp"), "eventTimestamp")
-    outcome = _opt_str(redacted.get("outcome")) or "unknown"
-    event = redacted.get("event")
-    if event is not None and not isinstance(event, dict):
+    event_ts = _micros(get("eventTimestamp"), "eventTimestamp")
+    outcome = _str(get("outcome")) or "unknown"
+    event = get("event")
+    if event is None:
+        event = {}
+    elif type(event) is not dict:
         raise _invalid('"event" must be an object or null')
-    event = event or {}
     request = event.get("request")
-    request = request if isinstance(request, dict) else None
+    if type(request) is not dict:
+        request = None
     response = event.get("response")
-    response = response if isinstance(response, dict) else None
-    cf = request.get("cf") if request is not None else None
-    cf = cf if isinstance(cf, dict) else {}
-    headers = request.get("headers") if request is not None else None
-    headers = headers if isinstance(headers, dict) else {}
-    status = response.get("status") if response is not None else None
-    version = redacted.get("scriptVersion")
-    if isinstance(version, dict):
+    status = response.get("status") if type(response) is dict else None
+    if status is not None and (type(status) is not int or not 0 <= status < 2**31):
+        raise _invalid(f"status must be a non-negative integer, not {status!r:.60}")
+    method = url = colo = country = ray = None
+    if request is not None:
+        method = _str(request.get("method"))
+        url = _str(request.get("url"))
+        cf = request.get("cf")
+        if type(cf) is dict:
+            colo = _str(cf.get("colo"))
+            country = _str(cf.get("country"))
+        headers = request.get("headers")
+        if type(headers) is dict:
+            ray = headers.get("cf-ray") or _header(headers, "cf-ray")
+    if ray is None:
+        ray = event.get("rayId")
+    version = get("scriptVersion")
+    if type(version) is dict:
         version = version.get("id") or version.get("tag")
-    fetches = sum(1 for d in _list(redacted.get("diagnosticsChannelEvents"),
-                                   "diagnosticsChannelEvents")
-                  if isinstance(d, dict) and d.get("channel") == "fetch")
-    logs = _list(redacted.get("logs"), "logs")
-    exceptions = _list(redacted.get("exceptions"), "exceptions")
+    diagnostics = get("diagnosticsChannelEvents")
+    fetches = sum(1 for d in _list(diagnostics, "diagnosticsChannelEvents")
+                  if type(d) is dict and d.get("channel") == "fetch") if diagnostics else 0
+    logs = _list(get("logs"), "logs")
+    exceptions = _list(get("exceptions"), "exceptions")
     if event_ts is None:
         event_ts = next((_micros(x.get("timestamp"), "timestamp") for x in (*logs, *exceptions)
                          if isinstance(x, dict) and x.get("timestamp") is not None), None)
     if event_ts is None:
         raise _invalid("a TraceItem needs an eventTimestamp (or timestamped logs)")
-    truncated = redacted.get("truncated")
-    values = (
-        script, _opt_str(version), _opt_str(redacted.get("entrypoint")),
-        _event_type(redacted.get("eventType"), event), event_ts,
-        _opt_str(request.get("method")) if request is not None else None,
-        _opt_str(request.get("url")) if request is not None else None,
-        _int32(status, "status"), outcome, _opt_str(cf.get("colo")),
-        _opt_str(cf.get("country")),
-        _opt_str(_header(headers, "cf-ray") or event.get("rayId")),
-        _number(redacted.get("cpuTime"), "cpuTime"), _number(redacted.get("wallTime"), "wallTime"),
-        fetches, _opt_str(event.get("cron")), _opt_str(event.get("queue")),
-        None if truncated is None else bool(truncated),
-        _opt_str(redacted.get("dispatchNamespace")), raw_text,
-    )
-    index = len(out.items["raw"])
-    for name, value in zip(ITEM_FIELDS, values, strict=True):
-        out.items[name].append(value)
+    truncated = get("truncated")
+    index = len(out.items)
+    out.items.append((
+        _str(get("scriptName")), _str(version), _str(get("entrypoint")),
+        _event_type(get("eventType"), event), event_ts, method, url, status, outcome, colo,
+        country, _str(ray), _number(get("cpuTime"), "cpuTime"),
+        _number(get("wallTime"), "wallTime"), fetches, _str(event.get("cron")),
+        _str(event.get("queue")), None if truncated is None else bool(truncated),
+        _str(get("dispatchNamespace")), raw.decode(),
+    ))
 
-    r = out.records
-    ids, times, positions, levels, messages = (r["id"], r["timestamp"], r["position"], r["level"],
-                                               r["message"])
-    flags, names, stacks = r["isException"], r["exceptionName"], r["stack"]
+    records = out.records
     position = 0
-    for log in logs:
-        if not isinstance(log, dict):
+    for entry in logs:
+        if type(entry) is not dict:
             raise _invalid("a log line is an object")
-        ids.append(f"{digest}l{position}")
-        times.append(_micros(log.get("timestamp"), "timestamp") or event_ts)
-        positions.append(position)
-        levels.append(_opt_str(log.get("level")) or "log")
-        messages.append(_message(log.get("message")))
-        flags.append(False)
-        names.append(None)
-        stacks.append(None)
+        ts = entry.get("timestamp")
+        records.append((f"{digest}l{position}",
+                        event_ts if ts is None else _micros(ts, "timestamp"), position,
+                        _str(entry.get("level")) or "log", _message(entry.get("message")),
+                        False, None, None, index))
         position += 1
     for exc in exceptions:
-        if not isinstance(exc, dict):
+        if type(exc) is not dict:
             raise _invalid("an exception is an object")
-        name = _opt_str(exc.get("name")) or "Error"
+        name = _str(exc.get("name")) or "Error"
         text = exc.get("message")
-        text = text if isinstance(text, str) else ("" if text is None else _message(text))
-        ids.append(f"{digest}x{position}")
-        times.append(_micros(exc.get("timestamp"), "timestamp") or event_ts)
-        positions.append(position)
-        levels.append("error")
-        messages.append(f"{name}: {text}")
-        flags.append(True)
-        names.append(name)
-        stacks.append(_opt_str(exc.get("stack")))
+        text = text if type(text) is str else ("" if text is None else _message(text))
+        ts = exc.get("timestamp")
+        records.append((f"{digest}x{position}",
+                        event_ts if ts is None else _micros(ts, "timestamp"), position, "error",
+                        f"{name}: {text}", True, name, _str(exc.get("stack")), index))
         position += 1
     if position == 0:
-        ids.append(f"{digest}o0")
-        times.append(event_ts)
-        positions.append(0)
-        levels.append("info" if outcome == "ok" else "error")
-        messages.append(f"Worker execution: {outcome}")
-        flags.append(False)
-        names.append(None)
-        stacks.append(None)
-        position = 1
-    out.item.extend([index] * position)
-    out.rows += position
+        records.append((f"{digest}o0", event_ts, 0, "info" if outcome == "ok" else "error",
+                        f"Worker execution: {outcome}", False, None, None, index))
+
+
+def _str(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
 
 
 def _event_type(given: Any, event: Mapping[str, Any]) -> str | None:
@@ -375,6 +387,8 @@ def _message(value: Any) -> str:
 
 def _micros(value: Any, what: str) -> int | None:
     """Milliseconds since the epoch (int or float) → microseconds; None stays None."""
+    if type(value) is int and -10**14 < value < 10**14:
+        return value * 1000
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -390,20 +404,6 @@ def _number(value: Any, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _invalid(f"{what} must be a number, not {value!r:.60}")
     return float(value)
-
-
-def _int32(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
-        raise _invalid(f"{what} must be a non-negative integer, not {value!r:.60}")
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def _header(headers: Mapping[str, Any], name: str) -> Any:
@@ -439,10 +439,19 @@ def redact_url(url: str) -> str:
     return f"{head}?{'&'.join(parts)}{hash_sep}{fragment}"
 
 
+_CLEAN_HEADER_SETS: dict[tuple[Any, ...], bool] = {}
+
+
 def _redact_headers(headers: Any) -> Any:
-    if not isinstance(headers, dict):
+    if type(headers) is not dict:
         return headers
-    if not any(is_secret_name(k) for k in headers if isinstance(k, str)):
+    names = tuple(headers)
+    clean = _CLEAN_HEADER_SETS.get(names)
+    if clean is None:
+        clean = not any(is_secret_name(k) for k in names if isinstance(k, str))
+        if len(_CLEAN_HEADER_SETS) < 4096:  # header sets repeat: remember the verdict
+            _CLEAN_HEADER_SETS[names] = clean
+    if clean:
         return headers
     return {k: (REDACTED if isinstance(k, str) and is_secret_name(k) else v)
             for k, v in headers.items()}

@@ -76,7 +76,8 @@ def test_one_record_per_log_line_with_shared_request_fields() -> None:
     assert (r["colo"], r["country"], r["requestId"]) == ("SJC", "US", "8f00ba11-SJC")
     assert (r["cpuTime"], r["wallTime"], r["fetchCount"]) == (2.0, 9.0, 1)
     assert r["outcome"] == "ok" and r["isException"] is False and r["exceptionName"] is None
-    assert orjson.loads(r["raw"])["scriptName"] == "api"
+    assert orjson.loads(recs[0]["raw"])["scriptName"] == "api"  # one copy per item: the first
+    assert [x["raw"] for x in recs[1:]] == [None] * 5
     assert set(r) == set(FIELDS)
 
 
