@@ -105,7 +105,8 @@ class SQLiteJSON(System):
         self.path = os.path.join(folder, "posts.sqlite")
         self.next_id = 0
         self._connect()
-        self.con.execute("CREATE TABLE IF NOT EXISTS posts (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        self.con.execute("CREATE TABLE IF NOT EXISTS posts "
+                         "(id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         if indexed:
             self.con.execute("CREATE INDEX IF NOT EXISTS posts_status "
                              "ON posts (json_extract(doc, '$.status'))")
@@ -136,7 +137,8 @@ class SQLiteJSON(System):
 
     def create(self, doc: Doc) -> str:
         id_ = self._new_id()
-        self.con.execute("INSERT INTO posts (id, doc) VALUES (?, ?)", (id_, orjson.dumps(doc).decode()))
+        self.con.execute("INSERT INTO posts (id, doc) VALUES (?, ?)",
+                         (id_, orjson.dumps(doc).decode()))
         return id_
 
     @staticmethod

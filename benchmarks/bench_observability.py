@@ -25,7 +25,8 @@ import sys
 import tempfile
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import parquedb
 from parquedb.observability import HookRegistry
@@ -118,9 +119,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             hot = ids[name][:200]
             coll = d.posts
             gc.collect()
-            samples[name]["get"] += _time(lambda i: coll.get(hot[i % 200]), args.gets)
+            samples[name]["get"] += _time(lambda i, coll=coll, hot=hot: coll.get(hot[i % 200]),
+                                          args.gets)
             samples[name]["create"] += _time(
-                lambda i: coll.create({"title": "bench", "n": i}), args.creates)
+                lambda i, coll=coll: coll.create({"title": "bench", "n": i}), args.creates)
             if name in drains:
                 drains[name]()
 
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     reg = HookRegistry(parent=None)
     f = int
     seam_bare = statistics.median(_time(lambda i: f(), 200_000)) * 1e9
-    seam_run = statistics.median(_time(lambda i: reg.run("query", "get", "posts", f), 200_000)) * 1e9
+    seam_run = statistics.median(
+        _time(lambda i: reg.run("query", "get", "posts", f), 200_000)) * 1e9
 
     base = {op: statistics.median(samples["nothing registered"][op]) for op in ("get", "create")}
     rows = []

@@ -34,7 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import parquedb
 from parquedb.errors import StorageError
@@ -43,7 +44,7 @@ from parquedb.testing import Fault, FaultyStorage, live_files
 from .dataset import RAREST_STATUS, SELECTIVE_VIEWS_GT, generate
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests", "helpers"))
-from s3server import find_weed, start_server  # noqa: E402
+from s3server import find_weed, start_server
 
 KINDS = ("GET", "PUT", "LIST", "HEAD", "DELETE")
 
@@ -56,7 +57,7 @@ class Counter:
         self.reset()
 
     def reset(self) -> None:
-        self.counts = {k: 0 for k in KINDS}
+        self.counts = dict.fromkeys(KINDS, 0)
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -236,9 +237,9 @@ def main() -> None:
         unhook = global_hooks.register(counter)
         for par in (1, 8):
             rows.append((f"reopen cold, 20 ms per request, {par} read(s) at a time",
-                         measure(counter, lambda: reopen_far(par), 3)))
+                         measure(counter, lambda par=par: reopen_far(par), 3)))
         unhook()
-        results["operations"] = {name: r for name, r in rows}
+        results["operations"] = dict(rows)
         results["anchors"] = anchors(server, uri, db, ids, args.runs)
 
         # -- outage and recovery --------------------------------------------------------

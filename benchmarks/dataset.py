@@ -24,12 +24,14 @@ RANGE_LO, RANGE_HI = 250_000, 750_000
 TAGS: tuple[str, ...] = tuple(f"tag{i:02d}" for i in range(50))
 COUNTRIES: tuple[str, ...] = ("US", "DE", "FR", "GB", "JP", "BR", "IN", "CA", "NL", "SE",
                               "ES", "IT", "PL", "KR", "AU", "MX", "NG", "ZA", "AR", "CH")
-_WORDS = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-          "incididunt ut labore et dolore magna aliqua enim ad minim veniam quis nostrud "
-          "exercitation ullamco laboris nisi aliquip ex ea commodo consequat duis aute irure "
-          "in reprehenderit voluptate velit esse cillum fugiat nulla pariatur excepteur sint "
-          "occaecat cupidatat non proident sunt culpa qui officia deserunt mollit anim id est "
-          "parquet column storage query index merge compaction snapshot durable commit").split()
+_WORDS = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed",
+          "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna",
+          "aliqua", "enim", "ad", "minim", "veniam", "quis", "nostrud", "exercitation", "ullamco",
+          "laboris", "nisi", "aliquip", "ex", "ea", "commodo", "consequat", "duis", "aute", "irure",
+          "in", "reprehenderit", "voluptate", "velit", "esse", "cillum", "fugiat", "nulla",
+          "pariatur", "excepteur", "sint", "occaecat", "cupidatat", "non", "proident", "sunt",
+          "culpa", "qui", "officia", "deserunt", "mollit", "anim", "id", "est", "parquet", "column",
+          "storage", "query", "index", "merge", "compaction", "snapshot", "durable", "commit"]
 _FIRST = ("Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Edsger", "Donald", "Frances",
           "John", "Margaret", "Dennis", "Radia", "Tim", "Sophie", "Guido", "Anders", "Yukihiro")
 _LAST = ("Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Thompson", "Dijkstra", "Knuth",
@@ -58,8 +60,8 @@ def generate(n: int, seed: int = 42) -> list[dict[str, Any]]:
     """
     rng = random.Random(seed)
     pool = _text_pool(rng)
-    authors = [{"name": f"{f} {l}", "country": c}
-               for f in _FIRST for l in _LAST for c in COUNTRIES[:3]]
+    authors = [{"name": f"{first} {last}", "country": c}
+               for first in _FIRST for last in _LAST for c in COUNTRIES[:3]]
     # Pre-drawn pools: a random.sample() per document is the slowest part otherwise.
     tag_sets = [rng.sample(TAGS, 1 + rng.randrange(4)) for _ in range(4096)]
     statuses = rng.choices(STATUSES, weights=STATUS_WEIGHTS, k=n)

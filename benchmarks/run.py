@@ -157,7 +157,7 @@ class Worker:
         try:
             self.emit(metric, **fn())
             return True
-        except Exception as e:  # noqa: BLE001 - a benchmark must survive unfinished features
+        except Exception as e:  # a benchmark must survive unfinished features
             self.emit(metric, error=describe(e))
             traceback.print_exc(file=sys.stderr)
             return False
@@ -174,7 +174,8 @@ class Worker:
         return {"value": pct(samples, 0.5), "p99": pct(samples, 0.99), "samples": len(samples),
                 **extra}
 
-    def load(self, sysm: System, docs: list[dict[str, Any]], batch: int | None) -> tuple[list[str], float]:
+    def load(self, sysm: System, docs: list[dict[str, Any]],
+             batch: int | None) -> tuple[list[str], float]:
         copies = dataset.fresh_copies(docs)  # outside the timed region
         gc.collect()
         t0 = time.perf_counter_ns()
@@ -195,7 +196,7 @@ class Worker:
 
         try:
             sysm = self.make("main")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.emit("setup", error=describe(e))
             traceback.print_exc(file=sys.stderr)
             return
@@ -250,13 +251,14 @@ class Worker:
                 lambda i: sysm.update_set(ids[i], next(scores)), upd, budget)))
             self.step("update_inc", lambda: self.latency(time_calls(
                 lambda i: sysm.update_inc(ids[i]), upd, budget)))
-            self.step("find_selective_after_writes", lambda: self.query(sysm.find_selective, budget))
+            self.step("find_selective_after_writes",
+                      lambda: self.query(sysm.find_selective, budget))
             self.step("disk_end", lambda: {"value": sysm.disk_bytes() / 1e6})
 
         self.emit("rss_peak_over_baseline", value=rss_mb("VmHWM") - baseline)
         try:
             sysm.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             traceback.print_exc(file=sys.stderr)
 
         if "load" in self.groups:
@@ -300,7 +302,7 @@ class Worker:
             self.load(small, dataset.generate(small_n), 10_000)
             if hasattr(small, "compact"):
                 small.compact()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.emit("create_small", error=describe(e))
             traceback.print_exc(file=sys.stderr)
             small = None
@@ -309,15 +311,16 @@ class Worker:
         small_t: list[int] = []
         errors: dict[str, str] = {}
         clock, deadline = time.perf_counter_ns, time.perf_counter_ns() + int(2 * budget * 1e9)
-        for bd, sd in zip(big_docs, small_docs):
-            for target, doc, out, key in ((sysm, bd, big_t, "create"), (small, sd, small_t, "create_small")):
+        for bd, sd in zip(big_docs, small_docs, strict=True):
+            for target, doc, out, key in ((sysm, bd, big_t, "create"),
+                                          (small, sd, small_t, "create_small")):
                 if target is None or key in errors:
                     continue
                 try:
                     t0 = clock()
                     target.create(doc)
                     out.append(clock() - t0)
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     errors[key] = describe(e)
                     traceback.print_exc(file=sys.stderr)
             if clock() > deadline or len(errors) == 2:
@@ -341,7 +344,8 @@ def run_worker(system: str, args: argparse.Namespace, argv: list[str]) -> dict[s
     """Run one system in a subprocess; keep whatever it reported even if it dies or hangs."""
     cmd = [sys.executable, "-m", "benchmarks.run", "--worker", system, *argv]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=os.path.dirname(os.path.dirname(RESULTS_DIR)))
+                            start_new_session=True,
+                            cwd=os.path.dirname(os.path.dirname(RESULTS_DIR)))
     try:
         out, err = proc.communicate(timeout=args.timeout)
         status = None if proc.returncode == 0 else f"worker exited with {proc.returncode}"
@@ -398,7 +402,8 @@ def table(rows: list[list[str]], markdown: bool = False) -> str:
         sep = "|" + "|".join(["---"] + ["--:"] * (len(rows[0]) - 1)) + "|"
         return "\n".join([head, sep] + ["| " + " | ".join(r) + " |" for r in rows[1:]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
@@ -419,7 +424,8 @@ def cross_checks(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     of creates and updates (a time budget may have cut a slow system's loop short).
     """
     def done(s: str) -> tuple[Any, ...]:
-        return tuple(results[s].get(w, {}).get("samples") for w in ("create", "update_set", "update_inc"))
+        return tuple(results[s].get(w, {}).get("samples")
+                     for w in ("create", "update_set", "update_inc"))
 
     problems = []
     for metric in ("find_selective", "range_sort_limit", "count_by_status",
@@ -430,10 +436,11 @@ def cross_checks(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             if mine is None:
                 continue
             refs = [(a, ra[akey]["check"]) for a, ra in results.items()
-                    if a != s and a != "parquedb" and "check" in ra.get(akey, {})
+                    if a not in (s, "parquedb") and "check" in ra.get(akey, {})
                     and (not metric.endswith("after_writes") or done(a) == done(s))]
             if refs and mine != refs[0][1]:
-                problems.append(f"{metric}: {s} returned {mine}, {refs[0][0]} returned {refs[0][1]}")
+                problems.append(
+                    f"{metric}: {s} returned {mine}, {refs[0][0]} returned {refs[0][1]}")
     for s, r in results.items():
         note = r.get("check_get", {}).get("note", "")
         if "wrong" in note:
@@ -446,13 +453,14 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str],
     rows = [["metric (median; ms cells: p50 / p99)", *systems]]
     for key, (label, unit, _b) in METRICS.items():
         if any(key in results.get(s, {}) for s in systems):
-            rows.append([f"{label} [{unit}]", *[fmt(results.get(s, {}).get(key), unit) for s in systems]])
+            rows.append([f"{label} [{unit}]",
+                         *[fmt(results.get(s, {}).get(key), unit) for s in systems]])
     out = [table(rows, markdown)]
     anchors = [s for s in systems if s != "parquedb"]
     if "parquedb" in systems and anchors:
         pres = results.get("parquedb", {})
         rrows = [["ParqueDB cost / anchor cost (>1 = ParqueDB slower or bigger)", *anchors]]
-        for key, (label, unit, better) in METRICS.items():
+        for key, (label, _unit, better) in METRICS.items():
             if key.startswith("rss_baseline") or key == "growth":
                 continue
             cells = []
@@ -483,16 +491,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200_000, help="documents to bulk-load")
     p.add_argument("--quick", action="store_true", help="smoke run: N=5,000, fewer samples")
     p.add_argument("--only", default=",".join(GROUPS),
-                   help=f"measurement groups, comma-separated, from {GROUPS} (the batched load always runs)")
+                   help=f"measurement groups, comma-separated, from {GROUPS} "
+                        "(the batched load always runs)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {SYSTEMS}")
-    p.add_argument("--out", default=None, help="JSON results file (a bare name goes to benchmarks/results/)")
+    p.add_argument("--out", default=None,
+                   help="JSON results file (a bare name goes to benchmarks/results/)")
     p.add_argument("--lookups", type=int, default=None, help="random gets per pass (default 2,000)")
     p.add_argument("--creates", type=int, default=None, help="single creates (default 1,000)")
     p.add_argument("--updates", type=int, default=None, help="updates per operator (default 500)")
     p.add_argument("--reps", type=int, default=None, help="timed runs per query (default 7)")
-    p.add_argument("--budget", type=float, default=None, help="seconds cap per timed loop (default 20)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds cap per system (default 300)")
-    p.add_argument("--tmp", default=None, help="parent folder for the databases (default: system temp)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds cap per timed loop (default 20)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds cap per system (default 300)")
+    p.add_argument("--tmp", default=None,
+                   help="parent folder for the databases (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the database folders")
     p.add_argument("--verbose", action="store_true", help="show the workers' stderr")
     p.add_argument("--render", default=None, metavar="FILE.json",
@@ -543,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep:
         passthrough.append("--keep")
 
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()  # a busy machine explains outliers; record it
     versions_before = versions()
     print(f"ParqueDB benchmarks: N={args.n:,}, {os.cpu_count()} cores, load average "
@@ -573,8 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     # Before the run, load is other people's work; after it, it includes our own last worker.
     if load_before[0] > cores or load_after[0] > cores + 2:
-        warnings.append(f"machine busy (load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
-                        f"after, {cores} cores): systems ran at different loads, ratios are unreliable")
+        warnings.append(f"machine busy (load average {load_before[0]:.1f} before, "
+                        f"{load_after[0]:.1f} after, {cores} cores): systems ran at different "
+                        "loads, ratios are unreliable")
     versions_after = versions()
     if builds[0] != builds[1]:
         warnings.append("parquedb source files changed while it was measured: its figures may "
@@ -597,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        "budget", "timeout", "only")},
             "loadavg_before": load_before, "loadavg_after": load_after, "warnings": warnings,
             "versions": versions_before, "versions_after": versions_after,
-            "parquedb_build_measured": builds[0], "wall_seconds": (dt.datetime.now(dt.timezone.utc) - started).total_seconds()}
+            "parquedb_build_measured": builds[0],
+            "wall_seconds": (dt.datetime.now(dt.UTC) - started).total_seconds()}
     ratios = {s: {k: cost_ratio(results.get("parquedb", {}).get(k),
                                 results[s].get(ANCHOR_KEY.get(k, k)), b)
                   for k, (_l, _u, b) in METRICS.items()} for s in systems if s != "parquedb"}
@@ -613,11 +628,12 @@ def versions() -> dict[str, str]:
 
     import duckdb
     import pyarrow
-    v = {"sqlite": sqlite3.sqlite_version, "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__}
+    v = {"sqlite": sqlite3.sqlite_version, "duckdb": duckdb.__version__,
+         "pyarrow": pyarrow.__version__}
     try:
         from importlib.metadata import version
         v["parquedb"] = version("parquedb")
-    except Exception:  # noqa: BLE001
+    except Exception:
         v["parquedb"] = "not installed"
     # The package changes between runs while under development: stamp the newest source file
     # so two results files can be told apart without asking version control.
@@ -625,7 +641,7 @@ def versions() -> dict[str, str]:
     stamps = [os.path.getmtime(os.path.join(r, f)) for r, _d, fs in os.walk(src)
               for f in fs if f.endswith(".py")]
     if stamps:
-        v["parquedb_newest_source"] = dt.datetime.fromtimestamp(max(stamps), dt.timezone.utc).isoformat()
+        v["parquedb_newest_source"] = dt.datetime.fromtimestamp(max(stamps), dt.UTC).isoformat()
     return v
 
 

@@ -4,7 +4,7 @@ Run it twice: the second run finds the posts of the first, because every write i
 as soon as its call returns.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import parquedb
 
@@ -39,7 +39,7 @@ with parquedb.connect() as db:  # ./parquedb-data, created if missing
     with db.transaction() as tx:
         tx.posts.update(hello["$id"], {"$set": {"status": "featured"}})
         tx.collection("audit").create({"action": "feature", "post": hello["$id"],
-                                       "at": datetime.now(timezone.utc)})
+                                       "at": datetime.now(UTC)})
 
     print("collections:", db.list_collections())
     print("stored in", db.uri)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
+from helpers import ULID_RE, same, user_fields
 
 import parquedb
 from parquedb.errors import (
-    AlreadyExistsError, NotFoundError, ValidationError, VersionConflictError,
+    AlreadyExistsError,
+    NotFoundError,
+    ValidationError,
+    VersionConflictError,
 )
 
-from helpers import ULID_RE, same, user_fields
-
-UTC = timezone.utc
 SYSTEM_KEYS = {"version", "createdAt", "createdBy", "updatedAt", "updatedBy"}
 
 
@@ -361,7 +363,7 @@ def test_updated_at_changes_on_every_write(db):
     db.posts.delete("a")
     stamps.append(db.posts.get("a", include_deleted=True)["updatedAt"])
     stamps.append(db.posts.restore("a")["updatedAt"])
-    assert all(b > a for a, b in zip(stamps, stamps[1:])), stamps
+    assert all(b > a for a, b in pairwise(stamps)), stamps
     final = db.posts.get("a")
     assert final["createdAt"] == e["createdAt"]
     assert final["version"] == 4
@@ -611,14 +613,15 @@ def test_restore_missing_is_not_found(db):
 # =========================================================================================
 def test_collection_access_forms(db):
     db.posts.create({"$id": "a", "x": 1})
-    for coll in (db.posts, db["posts"], db.collection("posts"), db["POSTS"], db.collection("Posts")):
+    for coll in (db.posts, db["posts"], db.collection("posts"), db["POSTS"],
+                 db.collection("Posts")):
         assert isinstance(coll, parquedb.Collection)
         assert coll.get("a")["x"] == 1
 
 
 def test_list_collections(db):
     assert db.list_collections() == []
-    db.things                           # touching a collection does not create it
+    _ = db.things                       # touching a collection does not create it
     db["others"].count()
     assert db.list_collections() == []
     db.posts.create({"x": 1})
@@ -827,7 +830,7 @@ def test_one_vs_one_point_oh_vs_true_stay_distinct(store):
 
 def test_values_round_trip_through_update(db):
     db.posts.create({"$id": "a", "x": 0})
-    db.posts.update("a", {"$set": {k: v for k, v in ROUND_TRIP_DOC.items()}})
+    db.posts.update("a", {"$set": dict(ROUND_TRIP_DOC)})
     got = db.posts.get("a")
     for k, v in ROUND_TRIP_DOC.items():
         if k != "dt_other_tz":

@@ -7,18 +7,14 @@ from __future__ import annotations
 import builtins
 import json
 import pickle
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
-
-import parquedb
-from parquedb import errors as E
-from parquedb.errors import ErrorCode, ParqueDBError
-
 from helpers import walk_tree
 
-UTC = timezone.utc
+from parquedb import errors as E
+from parquedb.errors import ErrorCode, ParqueDBError
 
 #: the codes API.md allows on a ValidationError (INVALID_OPERATOR only for unknown update ops)
 VALIDATION_CODES = {"VALIDATION_FAILED", "INVALID_TYPE", "REQUIRED_FIELD", "INVALID_INPUT"}
@@ -161,9 +157,8 @@ RESERVED = ["version", "createdAt", "createdBy", "updatedAt", "updatedBy", "dele
 
 @pytest.mark.parametrize("field", RESERVED)
 def test_create_reserved_field_is_validation_error(seeded, local_store, field):
-    with Unchanged(seeded, local_store):
-        with raises_coded(E.ValidationError):
-            seeded.posts.create({"x": 1, field: "v"})
+    with Unchanged(seeded, local_store), raises_coded(E.ValidationError):
+        seeded.posts.create({"x": 1, field: "v"})
 
 
 def test_create_reserved_field_code_is_a_documented_validation_code(seeded):
@@ -211,17 +206,17 @@ BAD_DOCS = {
 @pytest.mark.parametrize("case", sorted(BAD_DOCS))
 def test_create_bad_document(seeded, local_store, case):
     doc, code = BAD_DOCS[case]
-    with Unchanged(seeded, local_store):
-        with raises_coded(E.ValidationError, code=code, codes=VALIDATION_CODES):
-            seeded.posts.create(doc)
+    with (Unchanged(seeded, local_store),
+          raises_coded(E.ValidationError, code=code, codes=VALIDATION_CODES)):
+        seeded.posts.create(doc)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DOCS))
 def test_create_many_bad_document(seeded, local_store, case):
     doc, code = BAD_DOCS[case]
-    with Unchanged(seeded, local_store):
-        with raises_coded(E.ValidationError, code=code, codes=VALIDATION_CODES):
-            seeded.posts.create_many([{"ok": 1}, doc, {"ok": 2}])
+    with (Unchanged(seeded, local_store),
+          raises_coded(E.ValidationError, code=code, codes=VALIDATION_CODES)):
+        seeded.posts.create_many([{"ok": 1}, doc, {"ok": 2}])
 
 
 @pytest.mark.parametrize("case", sorted(k for k in BAD_DOCS if not k.endswith("not_str")))
@@ -249,9 +244,8 @@ def test_create_not_a_dict(seeded, local_store):
 
 
 def test_id_of_another_collection_is_rejected(seeded, local_store):
-    with Unchanged(seeded, local_store):
-        with raises_coded(E.ValidationError, codes=VALIDATION_CODES):
-            seeded.posts.create({"$id": "users/x"})
+    with Unchanged(seeded, local_store), raises_coded(E.ValidationError, codes=VALIDATION_CODES):
+        seeded.posts.create({"$id": "users/x"})
 
 
 # =========================================================================================
@@ -343,9 +337,8 @@ def test_update_not_a_dict(seeded, local_store):
 
 
 def test_bad_return_document(seeded, local_store):
-    with Unchanged(seeded, local_store):
-        with pytest.raises((E.ValidationError, TypeError)):
-            seeded.posts.update("a", {"$set": {"n": 9}}, return_document="middle")
+    with Unchanged(seeded, local_store), pytest.raises((E.ValidationError, TypeError)):
+        seeded.posts.update("a", {"$set": {"n": 9}}, return_document="middle")
 
 
 def test_bad_actor(seeded, local_store):
@@ -507,8 +500,8 @@ def test_bad_id_on_other_calls_never_escapes(seeded, local_store, bad):
             except (E.ValidationError, E.PathTraversalError, E.NotFoundError) as err:
                 assert isinstance(err.code, ErrorCode)
             else:
-                assert r in (None, False, []) or (hasattr(r, "items") and r.items == []) or r == 0, \
-                    (bad, r)
+                assert (r in (None, False, []) or (hasattr(r, "items") and r.items == [])
+                        or r == 0), (bad, r)
 
 
 @pytest.mark.parametrize("bad", ["../x", "/etc", "a/b", "..", ".", "x\x00", "posts/../x",
@@ -519,9 +512,8 @@ def test_bad_collection_name_is_a_coded_error(local_db, local_store, bad):
             with raises_coded(E.ValidationError) as ei:
                 get(bad)
             assert isinstance(ei.value, ValueError)
-        with pytest.raises(E.ValidationError):
-            with local_db.transaction() as tx:
-                tx.collection(bad)
+        with pytest.raises(E.ValidationError), local_db.transaction() as tx:
+            tx.collection(bad)
         with pytest.raises(E.ValidationError):
             local_db.compact(bad)
 
@@ -529,8 +521,8 @@ def test_bad_collection_name_is_a_coded_error(local_db, local_store, bad):
 def test_odd_but_valid_ids_stay_inside_the_root(local_db, local_store):
     """Ids are data, not paths: whatever they hold, nothing may appear outside the root."""
     parent = walk_tree(local_store.parent)
-    odd = ["..\\..\\x", "...", "..x", "x..", "%2e%2e", "~", "$HOME", "*", "CON", "a:b", "é/".rstrip("/"),
-           "-rf", " ", "x" * 400]
+    odd = ["..\\..\\x", "...", "..x", "x..", "%2e%2e", "~", "$HOME", "*", "CON", "a:b",
+           "é/".rstrip("/"), "-rf", " ", "x" * 400]
     created = []
     for eid in odd:
         try:
@@ -570,9 +562,8 @@ def test_raised_errors_round_trip(seeded):
 # other Database calls' documented errors
 # =========================================================================================
 def test_vacuum_short_retain_needs_force(seeded, local_store):
-    with Unchanged(seeded, local_store):
-        with raises_coded(E.ValidationError):
-            seeded.vacuum(retain=timedelta(minutes=5))
+    with Unchanged(seeded, local_store), raises_coded(E.ValidationError):
+        seeded.vacuum(retain=timedelta(minutes=5))
 
 
 SQL_ESCAPES = [

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 import parquedb
 from parquedb.errors import ParqueDBError, QueryError
-
-UTC = timezone.utc
 
 
 def ids(result):
@@ -20,12 +18,14 @@ def ids(result):
 @pytest.fixture
 def people(db):
     docs = [
-        {"$id": "p01", "name": "Ann", "age": 31, "city": "Oslo", "tags": ["a", "b"], "addr": {"zip": 1}},
+        {"$id": "p01", "name": "Ann", "age": 31, "city": "Oslo", "tags": ["a", "b"],
+         "addr": {"zip": 1}},
         {"$id": "p02", "name": "Bob", "age": 25, "city": "Rome", "tags": ["b"], "addr": {"zip": 2}},
         {"$id": "p03", "name": "Cid", "age": 40, "city": "Oslo", "tags": [], "addr": {"zip": 3}},
         {"$id": "p04", "name": "Dee", "age": 25, "tags": ["c", "a"]},
         {"$id": "p05", "name": "Eve", "age": None, "city": "Rome"},
-        {"$id": "p06", "name": "Fay", "age": 52.5, "city": "Lima", "items": [{"qty": 5}, {"qty": 1}]},
+        {"$id": "p06", "name": "Fay", "age": 52.5, "city": "Lima",
+         "items": [{"qty": 5}, {"qty": 1}]},
     ]
     db.people.create_many(docs)
     return db.people
@@ -147,7 +147,8 @@ def test_sort_mixed_types_in_mongodb_order(db):
 
 
 def test_sort_arrays_by_min_ascending_max_descending(db):
-    db.things.create_many([{"$id": "a", "v": [5, 1]}, {"$id": "b", "v": 3}, {"$id": "c", "v": [2, 4]}])
+    db.things.create_many([{"$id": "a", "v": [5, 1]}, {"$id": "b", "v": 3},
+                           {"$id": "c", "v": [2, 4]}])
     assert ids(db.things.find(sort={"v": 1})) == ["things/a", "things/c", "things/b"]
     assert ids(db.things.find(sort={"v": -1})) == ["things/a", "things/c", "things/b"]
 
@@ -322,7 +323,7 @@ def test_find_include_deleted(people):
     assert people.find().total == 5
     r = people.find(include_deleted=True)
     assert "people/p02" in ids(r) and r.total == 6
-    d = [e for e in r if e["$id"] == "people/p02"][0]
+    d = next(e for e in r if e["$id"] == "people/p02")
     assert "deletedAt" in d
     assert people.find_one({"name": "Bob"}) is None
     assert people.find_one({"name": "Bob"}, include_deleted=True)["$id"] == "people/p02"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from helpers import ULID_RE
 
-UTC = timezone.utc
 EVENT_KEYS = {"id", "ts", "op", "entityId", "version", "before", "after", "actor"}
 
 
@@ -25,7 +23,7 @@ def lifecycle(db):
 
 
 def test_history_events_shape_and_order(lifecycle):
-    posts, snaps = lifecycle
+    posts, _snaps = lifecycle
     h = posts.history("a")
     assert isinstance(h, list) and len(h) == 5
     assert [e["op"] for e in h] == ["create", "update", "delete", "restore", "update"]
@@ -153,7 +151,7 @@ def test_history_of_upsert_via_update(db):
 def test_history_survives_compact_and_reopen(store):
     db = store.open()
     db.posts.create({"$id": "a", "n": 1})
-    for i in range(5):
+    for _ in range(5):
         db.posts.update("a", {"$inc": {"n": 1}})
     db.posts.delete("a")
     before = db.posts.history("a")
@@ -167,7 +165,7 @@ def test_history_survives_compact_and_reopen(store):
 
 def test_as_of_walks_every_version(lifecycle):
     posts, snaps = lifecycle
-    for e, snap in zip(posts.history("a"), snaps):
+    for e, snap in zip(posts.history("a"), snaps, strict=False):
         visible = posts.get("a", as_of=e["ts"], include_deleted=True)
         assert visible == snap
         if "deletedAt" in snap:

@@ -3,13 +3,16 @@ a caught failure stages nothing, serializable against other writers."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import parquedb
 from parquedb.errors import (
-    AlreadyExistsError, CommitConflictError, InvalidFilterError, ValidationError,
+    AlreadyExistsError,
+    CommitConflictError,
+    InvalidFilterError,
+    ValidationError,
     VersionConflictError,
 )
 
@@ -64,14 +67,16 @@ def test_transaction_writes_share_one_commit(db):
     ga, gb = db.posts.get("a"), db.users.get("b")
     assert ga["createdAt"] == gb["createdAt"]   # one atomic commit
     skip = {"createdAt", "updatedAt"}
-    assert {k: v for k, v in ga.items() if k not in skip} == {k: v for k, v in a.items() if k not in skip}
-    assert {k: v for k, v in gb.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
+    assert ({k: v for k, v in ga.items() if k not in skip}
+            == {k: v for k, v in a.items() if k not in skip})
+    assert ({k: v for k, v in gb.items() if k not in skip}
+            == {k: v for k, v in b.items() if k not in skip})
 
 
 def test_entities_returned_inside_a_transaction_have_real_timestamps(db):
     """create/update inside a transaction return "the new entity": its createdAt/updatedAt
     are tz-aware UTC datetimes of (about) now, not a placeholder such as the epoch."""
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     with db.transaction() as tx:
         a = tx.posts.create({"$id": "a", "x": 1})
         got = tx.posts.get("a")
@@ -85,13 +90,12 @@ def test_entities_returned_inside_a_transaction_have_real_timestamps(db):
 def test_exception_rolls_back_everything(db, store):
     db.posts.create({"$id": "keep", "n": 1})
     before, files = state(db, "posts", "users"), store.files()
-    with pytest.raises(Boom):
-        with db.transaction() as tx:
-            tx.posts.create({"$id": "x"})
-            tx.posts.update("keep", {"$set": {"n": 99}})
-            tx.posts.delete("keep")
-            tx.users.create_many([{"a": 1}, {"a": 2}])
-            raise Boom()
+    with pytest.raises(Boom), db.transaction() as tx:
+        tx.posts.create({"$id": "x"})
+        tx.posts.update("keep", {"$set": {"n": 99}})
+        tx.posts.delete("keep")
+        tx.users.create_many([{"a": 1}, {"a": 2}])
+        raise Boom
     assert state(db, "posts", "users") == before
     assert store.files() == files
     assert db.list_collections() == ["posts"]
@@ -100,10 +104,9 @@ def test_exception_rolls_back_everything(db, store):
 def test_error_from_a_call_inside_rolls_back_if_not_caught(db, store):
     db.posts.create({"$id": "a"})
     before, files = state(db, "posts"), store.files()
-    with pytest.raises(AlreadyExistsError):
-        with db.transaction() as tx:
-            tx.posts.create({"$id": "b"})
-            tx.posts.create({"$id": "a"})
+    with pytest.raises(AlreadyExistsError), db.transaction() as tx:
+        tx.posts.create({"$id": "b"})
+        tx.posts.create({"$id": "a"})
     assert state(db, "posts") == before
     assert store.files() == files
 
@@ -185,9 +188,8 @@ def test_empty_transaction_writes_nothing(db, store):
 def test_transaction_of_only_failed_calls_writes_nothing(db, store):
     db.posts.create({"$id": "a"})
     files = store.files()
-    with db.transaction() as tx:
-        with pytest.raises(AlreadyExistsError):
-            tx.posts.create({"$id": "a"})
+    with db.transaction() as tx, pytest.raises(AlreadyExistsError):
+        tx.posts.create({"$id": "a"})
     assert store.files() == files
 
 
@@ -214,9 +216,8 @@ def test_noop_inside_transaction(db):
 
 
 def test_transaction_invalid_collection_name(db):
-    with pytest.raises(ValidationError):
-        with db.transaction() as tx:
-            tx.collection("Bad-Name")
+    with pytest.raises(ValidationError), db.transaction() as tx:
+        tx.collection("Bad-Name")
 
 
 def test_blind_writes_are_reapplied_on_the_newest_state(db):
@@ -250,11 +251,10 @@ def test_read_modify_write_is_serializable(db):
 
 def test_commit_time_conflict_rolls_back_everything(db, store):
     db.posts.create({"$id": "a", "n": 0})
-    with pytest.raises(AlreadyExistsError):
-        with db.transaction() as tx:
-            tx.posts.update("a", {"$inc": {"n": 1}})
-            tx.posts.create({"$id": "x"})
-            db.posts.create({"$id": "x", "by": "other"})    # another writer takes the id
+    with pytest.raises(AlreadyExistsError), db.transaction() as tx:
+        tx.posts.update("a", {"$inc": {"n": 1}})
+        tx.posts.create({"$id": "x"})
+        db.posts.create({"$id": "x", "by": "other"})    # another writer takes the id
     assert db.posts.get("a")["n"] == 0
     assert db.posts.get("x")["by"] == "other"
 

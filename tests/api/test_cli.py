@@ -11,7 +11,7 @@ import parquedb
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "parquedb.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def test_info_sql_compact_vacuum(tmp_path) -> None:

@@ -126,7 +126,7 @@ messages = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_siz
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cls=st.sampled_from(ALL_CLASSES), message=messages, context=contexts,
-       chain=st.lists(st.tuples(st.sampled_from(ALL_CLASSES + [OSError, ValueError, KeyError]),
+       chain=st.lists(st.tuples(st.sampled_from([*ALL_CLASSES, OSError, ValueError, KeyError]),
                                 messages), max_size=3))
 def test_wire_roundtrip_every_class(cls, message, context, chain):
     ctx = {k: v for k, v in context.items() if v is not None}
@@ -195,9 +195,9 @@ def test_wire_unknown_names_and_codes():
 
 
 def test_wire_non_json_context_values_are_made_safe():
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    e = E.ValidationError("x", context={"when": datetime(2026, 1, 2, tzinfo=timezone.utc),
+    e = E.ValidationError("x", context={"when": datetime(2026, 1, 2, tzinfo=UTC),
                                         "t": (1, 2), "nan": float("nan"), "b": b"\x00",
                                         "obj": object()})
     d = _json_roundtrip(e.to_dict())

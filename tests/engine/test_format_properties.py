@@ -30,16 +30,14 @@ from collections import defaultdict
 
 import fsspec
 import pytest
-from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import parquedb
-from parquedb.errors import (AlreadyExistsError, EntityNotFoundError, NotFoundError,
-                             ValidationError)
+from parquedb.errors import AlreadyExistsError, EntityNotFoundError, NotFoundError, ValidationError
 from parquedb.testing import tune
-
-from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 
 COLL = "items"
 TYPE = "Item"
@@ -123,7 +121,7 @@ values = st.one_of(scalars, scalars, st.lists(scalars, max_size=3))
 def docs(draw) -> dict:
     """User fields only: a group "g" plus a random subset of the update fields, in random
     key order."""
-    keys = draw(st.permutations(["g"] + UPDATE_FIELDS))
+    keys = draw(st.permutations(["g", *UPDATE_FIELDS]))
     out = {}
     for k in keys:
         if k == "g":
@@ -269,7 +267,7 @@ class FormatMachine(RuleBasedStateMachine):
             return
         assert not expect_conflict, f"create_many {lids}: succeeded despite an existing id"
         assert len(out) == len(inputs)
-        for lid, full, doc in zip(lids, out, batch):
+        for lid, full, doc in zip(lids, out, batch, strict=True):
             assert full.startswith(f"{COLL}/")
             got = full.partition("/")[2]
             if lid is not None:
@@ -417,7 +415,7 @@ class FormatMachine(RuleBasedStateMachine):
         got = self.coll.history(lid)
         assert [e["op"] for e in got] == [e["op"] for e in want], \
             f"history({lid}) ops {[e['op'] for e in got]} != {[e['op'] for e in want]}"
-        for k, (g, w) in enumerate(zip(got, want)):
+        for k, (g, w) in enumerate(zip(got, want, strict=True)):
             where = f"history({lid})[{k}] {w['op']}"
             assert g["entityId"] == f"{COLL}/{lid}", where
             if w["before_version"] is None:

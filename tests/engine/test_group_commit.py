@@ -77,11 +77,10 @@ def test_transaction_read_invalidated_by_a_bulk_write_of_another_connection(tmp_
     other = parquedb.connect(tmp_path)
     tune(other, inline_max_rows=2)
     db.jobs.create_many([{"$id": f"j{i}", "n": 0} for i in range(5)])
-    with pytest.raises(CommitConflictError):
-        with db.transaction() as tx:
-            seen = tx.jobs.get("j1")["n"]
-            other.jobs.update_many({}, {"$inc": {"n": 1}})  # 5 rows: a data file
-            tx.jobs.update("j1", {"$set": {"n": seen + 10}})
+    with pytest.raises(CommitConflictError), db.transaction() as tx:
+        seen = tx.jobs.get("j1")["n"]
+        other.jobs.update_many({}, {"$inc": {"n": 1}})  # 5 rows: a data file
+        tx.jobs.update("j1", {"$set": {"n": seen + 10}})
     assert db.jobs.get("j1")["n"] == 1
     # a compaction in between is not a conflict: it changes no answer
     with db.transaction() as tx:

@@ -1,11 +1,12 @@
 """Property tests of ``as_of``: the state at any past instant is the state the database had then.
 
 A random list of operations (create / create_many / update / soft and hard delete / restore /
-update_many / delete_many / compact / close-and-reopen) runs against the database and against a MODEL written here (a dict
-of local id -> user fields, version and deleted flag; it never calls the database). Around
-every call we record ``datetime.now(timezone.utc)`` just before it and just after it returned,
-with a deep copy of the model. Then, for every recorded instant, ``get(id, as_of=t)`` (with and
-without ``include_deleted``) and ``find(as_of=t)`` must give the model at that instant:
+update_many / delete_many / compact / close-and-reopen) runs against the database and against a
+MODEL written here (a dict of local id -> user fields, version and deleted flag; it never calls
+the database). Around every call we record ``datetime.now(UTC)`` just before it and just after
+it returned, with a deep copy of the model. Then, for every recorded instant,
+``get(id, as_of=t)`` (with and without ``include_deleted``) and ``find(as_of=t)`` must give the
+model at that instant:
 
 * right after each call returned (every commit of the call has a timestamp <= that instant);
 * half-way between one call's return and the next call's start (between two commits);
@@ -29,20 +30,24 @@ import shutil
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import fsspec
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import parquedb
-from parquedb.errors import (AlreadyExistsError, EntityNotFoundError, ErrorCode, NotFoundError,
-                             ValidationError)
+from parquedb.errors import (
+    AlreadyExistsError,
+    EntityNotFoundError,
+    ErrorCode,
+    NotFoundError,
+    ValidationError,
+)
 from parquedb.testing import tune
 
-from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
-
-UTC = timezone.utc
 US = timedelta(microseconds=1)
 COLL = "items"
 POOL = [f"e{i}" for i in range(6)]
@@ -179,9 +184,9 @@ class Harness:
         if kind == "create_many":
             self.batches += 1
             lids = [f"b{self.batches}x{j}" for j in range(len(op[1]))]  # always new
-            out = c.create_many([{"$id": lid, **d} for lid, d in zip(lids, op[1])])
+            out = c.create_many([{"$id": lid, **d} for lid, d in zip(lids, op[1], strict=True)])
             assert out == [f"{COLL}/{lid}" for lid in lids], out
-            for lid, d in zip(lids, op[1]):
+            for lid, d in zip(lids, op[1], strict=True):
                 m.ents[lid] = {"doc": copy.deepcopy(d), "version": 1, "deleted": False}
             return [(lid, m.note(lid)) for lid in lids]
         if kind == "update":
@@ -358,7 +363,7 @@ def _expect_snapshot_not_found(h: Harness, t: datetime, where: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(RUNS, max_examples=8)
-@given(ops=op_lists.map(lambda ops: [("create", 0, {"a": 0})] + ops),
+@given(ops=op_lists.map(lambda ops: [("create", 0, {"a": 0}), *ops]),
        more=st.lists(operations, min_size=0, max_size=3))
 def test_vacuum_retain_zero_keeps_only_the_newest_state(backend, ops, more):
     """vacuum(retain=0, force=True) deletes the log up to the newest checkpoint, which holds

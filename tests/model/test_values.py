@@ -6,24 +6,29 @@ import enum
 import json
 import math
 from collections import OrderedDict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import pytest
+from helpers import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.model.values import (
-    MAX_DEPTH, decode_doc, decode_value, dumps, encode_doc, encode_value, loads,
-    validate_document, validate_value,
+    MAX_DEPTH,
+    decode_doc,
+    decode_value,
+    dumps,
+    encode_doc,
+    encode_value,
+    loads,
+    validate_document,
+    validate_value,
 )
 
-from helpers import same
-
-UTC = timezone.utc
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -44,7 +49,8 @@ ACCEPTED = [
     math.nan, math.inf, -math.inf, "", "plain", "héllo wörld", "a\x00b", "\x00", "😀 emoji",
     "\U0010ffff", b"", b"\x00\xff\xfe", bytes(range(256)),
     datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC),
-    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, tzinfo=UTC),
     [], {}, [1, "a", None], {"a": {"b": [1, {"c": b"x"}]}},
 ]
 
@@ -326,7 +332,7 @@ def matches_original(orig: Any, got: Any) -> bool:
                 and all(matches_original(orig[k], got[k]) for k in orig))
     if type(orig) is list:
         return (type(got) is list and len(orig) == len(got)
-                and all(matches_original(x, y) for x, y in zip(orig, got)))
+                and all(matches_original(x, y) for x, y in zip(orig, got, strict=True)))
     return same(orig, got)
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import copy
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, ClassVar
 
 import pytest
+from helpers import same
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
 
-from helpers import same
-
-UTC = timezone.utc
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
 
@@ -500,7 +499,8 @@ class TestUpdateShape:
 
 # -- whole-update guarantees ---------------------------------------------------------------
 class TestGuarantees:
-    DOC = {"a": 1, "n": {"l": [1, {"x": 2}], "d": {"k": "v"}}, "t": ["x"], "s": {"q": 1}}
+    DOC: ClassVar[dict[str, Any]] = {
+        "a": 1, "n": {"l": [1, {"x": 2}], "d": {"k": "v"}}, "t": ["x"], "s": {"q": 1}}
 
     def test_input_never_mutated(self):
         doc = copy.deepcopy(self.DOC)

@@ -10,16 +10,15 @@ value of the wrong type so that the model's errors are checked too.
 from __future__ import annotations
 
 import copy
-from datetime import timezone
+from datetime import UTC
 
-from hypothesis import given, settings, strategies as st
+from helpers import same
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
 
-from helpers import same
-
-UTC = timezone.utc
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUM_FIELDS = ["a", "b", "c", "d"]
 LIST_FIELDS = ["p", "q", "r"]
@@ -217,7 +216,7 @@ def test_nested_set_reads_back(doc, new):
     doc.pop("zz", None)
     out = apply_update(doc, {"$set": {f"zz.{k}": v for k, v in new.items()}})
     assert same(out["zz"], new)
-    assert list(out) == list(doc) + ["zz"]
+    assert list(out) == [*doc, "zz"]
 
 
 @RUNS

@@ -7,20 +7,25 @@ import inspect
 import logging
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from helpers import failing_gets
 
 import parquedb
 from parquedb.errors import InvalidFilterError, StorageError
 from parquedb.observability import (
-    HOOK_METHODS, HookRegistry, OperationContext, StorageContext, current_operation,
-    global_hooks, note_read,
+    HOOK_METHODS,
+    HookRegistry,
+    OperationContext,
+    StorageContext,
+    current_operation,
+    global_hooks,
+    note_read,
 )
 from parquedb.testing import storage_of
-
-from helpers import failing_gets
 
 
 class Recorder:
@@ -365,23 +370,23 @@ DB_EXEMPT = {
 
 def _db_calls(db: parquedb.Database) -> dict[str, Any]:
     return {
-        "list_collections": lambda: db.list_collections(),
+        "list_collections": db.list_collections,
         "sql": lambda: db.sql("SELECT count(*) AS n FROM posts"),
         "compact": lambda: db.compact("posts"),
         "vacuum": lambda: db.vacuum(timedelta(days=7)),
-        "health": lambda: db.health(),
+        "health": db.health,
     }
 
 
 def _collection_calls(c: parquedb.Collection, pid: str) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {
         "create": lambda: c.create({"title": "new"}),
         "create_many": lambda: c.create_many([{"title": "m1"}, {"title": "m2"}]),
         "get": lambda: c.get(pid),
         "find": lambda: c.find({"title": "p"}),
         "find_one": lambda: c.find_one({"title": "p"}),
-        "count": lambda: c.count(),
+        "count": c.count,
         "update": lambda: c.update(pid, {"$set": {"n": 2}}),
         "update_many": lambda: c.update_many({"title": "m1"}, {"$inc": {"n": 1}}),
         "upsert": lambda: c.upsert({"title": "u"}, {"$set": {"n": 1}}),

@@ -8,18 +8,18 @@ import json
 import logging
 import sys
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from helpers import failing_gets
+from helpers.processes import run_python
 
 import parquedb
 from parquedb.errors import InvalidFilterError, ParqueDBError, StorageError, redact
 from parquedb.observability import JsonFormatter, LoggingHook, configure_logging
 from parquedb.observability.logs import TextFormatter, apply_environment
 from parquedb.testing import storage_of
-
-from helpers import failing_gets
-from helpers.processes import run_python
 
 
 @pytest.fixture
@@ -200,15 +200,15 @@ SECRET = "wJalr/" + uuid.uuid4().hex + "+Zz"
 def test_secrets_never_reach_logs_or_error_messages(json_log, caplog):
     pytest.importorskip("s3fs")
     lg = logging.getLogger("parquedb")
-    with caplog.at_level(logging.DEBUG, logger="parquedb"):
-        with pytest.raises(Exception) as ei:  # nothing listens on port 9
-            db = parquedb.connect(
-                "s3://bucket/prefix",
-                storage_options={"key": KEY, "secret": SECRET,
-                                 "endpoint_url": "http://127.0.0.1:9",
-                                 "config_kwargs": {"connect_timeout": 0.5, "read_timeout": 0.5,
-                                                   "retries": {"max_attempts": 1}}})
-            db.close()
+    with (caplog.at_level(logging.DEBUG, logger="parquedb"),
+          pytest.raises(Exception) as ei):  # nothing listens on port 9
+        db = parquedb.connect(
+            "s3://bucket/prefix",
+            storage_options={"key": KEY, "secret": SECRET,
+                             "endpoint_url": "http://127.0.0.1:9",
+                             "config_kwargs": {"connect_timeout": 0.5, "read_timeout": 0.5,
+                                               "retries": {"max_attempts": 1}}})
+        db.close()
     assert lg.level == logging.DEBUG  # the fixture's level: everything was logged
     err = ei.value
     texts = [str(err), repr(err), json_log.getvalue()]

@@ -6,20 +6,24 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+from itertools import pairwise
 from typing import Any
 
 import pytest
+from helpers import failing_gets
 
 import parquedb
 from parquedb.errors import InvalidFilterError
 from parquedb.observability import (
-    LatencyHistogram, MetricsCollector, OperationContext, StorageContext, global_hooks,
+    LatencyHistogram,
+    MetricsCollector,
+    OperationContext,
+    StorageContext,
+    global_hooks,
     prometheus_text,
 )
 from parquedb.observability.hooks import OperationResult
 from parquedb.testing import storage_of
-
-from helpers import failing_gets
 
 
 def _workload(db: parquedb.Database) -> dict[str, Any]:
@@ -154,7 +158,7 @@ def test_latency_histogram_percentiles_and_buckets():
     assert s["mean"] == pytest.approx(50.5)
     cum = h.cumulative()
     assert cum[-1] == (math.inf, 100)
-    assert all(a[1] <= b[1] for a, b in zip(cum, cum[1:]))
+    assert all(a[1] <= b[1] for a, b in pairwise(cum))
     assert dict(cum)[0.001] == 1 and dict(cum)[0.01] == 10 and dict(cum)[0.1] == 100
     assert LatencyHistogram().summary_ms()["p50"] is None
     assert LatencyHistogram().percentile(0.5) is None
@@ -202,7 +206,7 @@ def test_prometheus_text_parses_and_matches_metrics(mdb):
     for key, buckets in series.items():
         assert buckets[-1][0] == math.inf
         assert [b[0] for b in buckets] == sorted(b[0] for b in buckets)
-        assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
+        assert all(a[1] <= b[1] for a, b in pairwise(buckets))
         count = value("parquedb_operation_duration_seconds",
                       "parquedb_operation_duration_seconds_count",
                       operation=key[0], collection=key[1])
@@ -232,7 +236,7 @@ def test_prometheus_escaping_const_labels_and_collector_source():
     text = prometheus_text(col, labels={"instance": 'a"b'})
     assert 'collection="we\\"ird\\\\name\\nline"' in text
     fams = _families(text)
-    samples = [s for s in fams["parquedb_operations"].samples]
+    samples = list(fams["parquedb_operations"].samples)
     assert samples[0].labels["collection"] == weird and samples[0].value == 2
     assert samples[0].labels["instance"] == 'a"b'
     errs = fams["parquedb_operation_errors"].samples

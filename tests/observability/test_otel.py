@@ -12,23 +12,22 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from helpers import failing_gets
+from helpers.processes import run_python
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from opentelemetry.trace import SpanKind, StatusCode
 
-import parquedb  # noqa: E402
-from parquedb.errors import InvalidFilterError  # noqa: E402
-from parquedb.observability import global_hooks  # noqa: E402
-from parquedb.observability.otel import OpenTelemetryHook, instrument  # noqa: E402
-from parquedb.testing import storage_of  # noqa: E402
-
-from helpers import failing_gets  # noqa: E402
-from helpers.processes import run_python  # noqa: E402
+import parquedb
+from parquedb.errors import InvalidFilterError
+from parquedb.observability import global_hooks
+from parquedb.observability.otel import OpenTelemetryHook, instrument
+from parquedb.testing import storage_of
 
 
 class Otel:

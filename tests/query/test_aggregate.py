@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +16,6 @@ from parquedb.errors import ErrorCode, InvalidFilterError, QueryError
 from parquedb.query import MISSING, normalize_sort, sort_key
 from parquedb.query.aggregate import compile_expression, compile_pipeline, run_pipeline
 
-UTC = timezone.utc
 T = datetime(2024, 3, 5, 14, 7, 9, 123456, tzinfo=UTC)  # a Tuesday
 
 
@@ -127,7 +126,8 @@ def test_project_inclusion_keeps_ids_and_document_order():
 
 def test_project_exclusion():
     docs = [{"$id": "x/1", "_id": 7, "a": 1, "b": {"c": 1, "d": 2}}]
-    assert run(docs, [{"$project": {"a": 0, "b.c": 0}}]) == [{"$id": "x/1", "_id": 7, "b": {"d": 2}}]
+    assert (run(docs, [{"$project": {"a": 0, "b.c": 0}}])
+            == [{"$id": "x/1", "_id": 7, "b": {"d": 2}}])
     assert run(docs, [{"$project": {"_id": 0}}]) == [{"$id": "x/1", "a": 1, "b": {"c": 1, "d": 2}}]
     assert run(docs, [{"$project": {"$id": 0}}]) == [{"_id": 7, "a": 1, "b": {"c": 1, "d": 2}}]
 
@@ -633,7 +633,7 @@ def test_property_sort_limit_is_sorted_prefix(docs, spec, k, skip, with_ids):
             for i, d in enumerate(docs)]
     key = sort_key(normalize_sort(spec))
     want = sorted(docs, key=key)
-    sort = {f: dr for f, dr in spec}
+    sort = dict(spec)
     assert run(docs, [{"$sort": sort}, {"$limit": k}]) == want[:k]
     assert run(docs, [{"$sort": sort}, {"$skip": skip}, {"$limit": k}]) == want[skip:skip + k]
     assert run(docs, [{"$sort": sort}]) == want

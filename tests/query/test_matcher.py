@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from parquedb.errors import ErrorCode, InvalidFilterError, QueryError
 from parquedb.query import compile_condition, compile_filter
 
-UTC = timezone.utc
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NAN = float("nan")
 

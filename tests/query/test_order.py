@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from parquedb.errors import ErrorCode, QueryError
 from parquedb.query import (
-    MISSING, bson_key, compare_values, normalize_sort, sort_key, values_equal,
+    MISSING,
+    bson_key,
+    compare_values,
+    normalize_sort,
+    sort_key,
+    values_equal,
 )
 
-UTC = timezone.utc
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NAN = float("nan")
 
@@ -97,7 +101,7 @@ def test_bool_sorts_after_numbers_and_binary():
 
 def test_bson_key_is_hashable_and_usable_with_sorted():
     values = [3, "a", None, 1.5, True, [0], {"k": 1}]
-    assert [v for v in sorted(values, key=bson_key)] == [None, 1.5, 3, "a", {"k": 1}, [0], True]
+    assert sorted(values, key=bson_key) == [None, 1.5, 3, "a", {"k": 1}, [0], True]
     assert len({bson_key(1), bson_key(1.0)}) == 1
 
 
@@ -129,7 +133,7 @@ def test_normalize_sort_rejects_bad_specs(bad):
     assert info.value.code == ErrorCode.QUERY_ERROR
 
 
-# -- sort_key ---------------------------------------------------------------------------------------
+# -- sort_key --------------------------------------------------------------------------------------
 def ids(docs, spec):
     return [d["$id"] for d in sorted(docs, key=sort_key(normalize_sort(spec)))]
 

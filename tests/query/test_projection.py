@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ DOC = {
     "author": {"name": "x", "email": "x@y"},
     "items": [{"qty": 1, "sku": "A"}, 7, {"sku": "B"}, [{"qty": 2, "sku": "C"}]],
     "version": 1,
-    "createdAt": datetime(2024, 1, 1, tzinfo=timezone.utc),
+    "createdAt": datetime(2024, 1, 1, tzinfo=UTC),
 }
 
 

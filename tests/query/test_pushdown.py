@@ -8,7 +8,7 @@ and random filters and sorts are answered both ways.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -21,13 +21,13 @@ from parquedb.testing import live_files, tune
 scalars = st.one_of(
     st.integers(-5, 5), st.floats(-5, 5, allow_nan=False), st.sampled_from(["a", "b", "c", ""]),
     st.booleans(), st.none(),
-    st.just(datetime(2024, 1, 1, tzinfo=timezone.utc)),
+    st.just(datetime(2024, 1, 1, tzinfo=UTC)),
 )
 # per document set: field "i" always int, "s" always str, "m" anything, "t" datetime or missing
 doc_st = st.fixed_dictionaries(
     {"i": st.integers(-5, 5), "s": st.sampled_from(["a", "b", "c", "d"])},
     optional={"m": st.one_of(scalars, st.lists(st.integers(-2, 2), max_size=2)),
-              "t": st.just(datetime(2024, 1, 1, tzinfo=timezone.utc)),
+              "t": st.just(datetime(2024, 1, 1, tzinfo=UTC)),
               "f": st.floats(-3, 3, allow_nan=False)},
 )
 fields = st.sampled_from(["i", "s", "m", "t", "f", "$id", "version", "missing"])
@@ -148,7 +148,7 @@ def test_group_pushdown_agrees_with_pipeline(tmp_path_factory: pytest.TempPathFa
                 assert got == expected, pipeline
             # same types too (1 vs 1.0 vs Decimal), pairing groups by value: tied keys may
             # come in either order
-            for g, e in zip(sorted(got, key=repr), sorted(expected, key=repr)):
+            for g, e in zip(sorted(got, key=repr), sorted(expected, key=repr), strict=True):
                 assert {k: type(v) for k, v in g.items()} == {k: type(v) for k, v in e.items()}
     finally:
         db.close()

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import functools
 import math
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
-from datetime import datetime, timedelta, timezone
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parquedb.query import compare_values, compile_filter, normalize_sort, sort_key
 
-UTC = timezone.utc
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -30,7 +29,7 @@ class _Absent:
 
 ABSENT = _Absent()
 
-# -- the reference model: matching ------------------------------------------------------------------
+# -- the reference model: matching -----------------------------------------------------------------
 FIELDS = ["a", "b", "d.x"]
 
 
@@ -81,7 +80,8 @@ def model_equal(v, arg) -> bool:
             return math.isnan(v) and math.isnan(arg)
         return v == arg
     if kind(v) == "array":
-        return len(v) == len(arg) and all(model_equal(x, y) for x, y in zip(v, arg))
+        return len(v) == len(arg) and all(model_equal(x, y)
+                                          for x, y in zip(v, arg, strict=True))
     if kind(v) == "object":
         return list(v) == list(arg) and all(model_equal(v[k], arg[k]) for k in v)
     return v == arg
@@ -302,13 +302,13 @@ def ref_compare(a, b) -> int:
     if ra == 6:
         return cmp(len(a), len(b)) or cmp(a, b)
     if ra == 5:
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             c = ref_compare(x, y)
             if c:
                 return c
         return cmp(len(a), len(b))
     if ra == 4:
-        for (ka, va), (kb, vb) in zip(a.items(), b.items()):
+        for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=False):
             c = cmp(ref_rank(va), ref_rank(vb)) or cmp(ka, kb) or ref_compare(va, vb)
             if c:
                 return c
@@ -362,7 +362,7 @@ def test_compare_values_is_transitive(a, b, c):
 @given(st.lists(any_value, max_size=8))
 def test_sorting_with_compare_values_is_consistent(xs):
     ordered = sorted(xs, key=functools.cmp_to_key(compare_values))
-    for x, y in zip(ordered, ordered[1:]):
+    for x, y in pairwise(ordered):
         assert ref_compare(x, y) <= 0
 
 

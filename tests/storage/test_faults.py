@@ -11,8 +11,9 @@ at all, answer get/find/count/sql alike, accept new writes, and lose the orphans
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

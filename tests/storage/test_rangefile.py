@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parquedb.engine.datafiles import LRUCache
 from parquedb.storage.memory import MemoryStorage

@@ -7,20 +7,32 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import fsspec
-from fsspec.implementations.memory import MemoryFileSystem
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 
 import parquedb
-from parquedb.errors import (AuthorizationError, CircuitOpenError, ConfigurationError,
-                             ErrorCode, NetworkError, StorageError, is_retryable)
+from parquedb.errors import (
+    AuthorizationError,
+    CircuitOpenError,
+    ConfigurationError,
+    ErrorCode,
+    NetworkError,
+    StorageError,
+    is_retryable,
+)
 from parquedb.storage.classify import is_transient, storage_error
 from parquedb.storage.fsspec_store import FsspecStorage, refuse_unless_conditional
 from parquedb.storage.memory import MemoryStorage
-from parquedb.storage.resilience import (BreakerPolicy, CircuitBreakerMonitor, Resilience,
-                                         RetryPolicy)
+from parquedb.storage.resilience import (
+    BreakerPolicy,
+    CircuitBreakerMonitor,
+    Resilience,
+    RetryPolicy,
+)
 from parquedb.testing import Fault, FaultyStorage
 
 
@@ -69,7 +81,7 @@ def test_wrapped_cause_is_found() -> None:
 
 
 def test_raw_client_error_never_reaches_the_caller() -> None:
-    inner, store = _store()
+    _, store = _store()
     db = parquedb.connect(storage=store)
     store.inject(Fault("PUT", "_log/0", times=-1,
                        error=lambda k, key: ConnectionResetError("reset")))
@@ -82,7 +94,7 @@ def test_raw_client_error_never_reaches_the_caller() -> None:
 
 # -- retries ------------------------------------------------------------------------------------
 def test_transient_failures_are_retried_then_succeed() -> None:
-    inner, store = _store(retries=3)
+    _, store = _store(retries=3)
     db = parquedb.connect(storage=store)
     f = store.inject(Fault("PUT", "_log/0", times=3))
     db.posts.create({"$id": "a"})
@@ -92,7 +104,7 @@ def test_transient_failures_are_retried_then_succeed() -> None:
 
 
 def test_retries_are_bounded() -> None:
-    inner, store = _store(retries=2)
+    _, store = _store(retries=2)
     db = parquedb.connect(storage=store)
     f = store.inject(Fault("PUT", "_log/0", times=-1))
     with pytest.raises(NetworkError) as ei:
@@ -104,7 +116,7 @@ def test_retries_are_bounded() -> None:
 
 
 def test_permanent_errors_are_not_retried() -> None:
-    inner, store = _store(retries=5)
+    _, store = _store(retries=5)
     db = parquedb.connect(storage=store)
     f = store.inject(Fault("GET", "_log/", times=-1,
                            error=lambda k, key: _ClientError(403, "AccessDenied")))
@@ -115,7 +127,7 @@ def test_permanent_errors_are_not_retried() -> None:
 
 
 def test_not_found_is_neither_retried_nor_a_failure() -> None:
-    inner, store = _store(retries=5, breaker=BreakerPolicy(fail_max=1, reset_timeout=60))
+    _, store = _store(retries=5, breaker=BreakerPolicy(fail_max=1, reset_timeout=60))
     store.requests.clear()
     for _ in range(5):
         assert store.get_optional("nothing/here.json") is None
@@ -133,7 +145,7 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 
 
 def test_deadline_bounds_one_request() -> None:
-    inner, store = _store()
+    _, store = _store()
     sleeps: list[float] = []
     store.resilience = Resilience("t", retry=RetryPolicy(retries=100, base=1.0, cap=1.0,
                                                          deadline=3.0),
@@ -205,7 +217,7 @@ def test_only_one_probe_while_half_open() -> None:
 
 def test_monitor_health_and_db_health_report_open_circuits() -> None:
     monitor = CircuitBreakerMonitor()
-    inner, store = _store(breaker=BreakerPolicy(fail_max=2, reset_timeout=30), monitor=monitor)
+    _, store = _store(breaker=BreakerPolicy(fail_max=2, reset_timeout=30), monitor=monitor)
     db = parquedb.connect(storage=store)
     assert db.health()["status"] == "ok"
     store.inject(Fault(None, "", times=-1))
@@ -276,7 +288,7 @@ def test_conditional_check_runs_once_per_store() -> None:
     assert not fsspec.filesystem("memory").find(st.root + "/_probe")  # the probe is removed
 
 
-# -- request counts ---------------------------------------------------------------------------------
+# -- request counts --------------------------------------------------------------------------------
 def _count(store: FaultyStorage) -> dict[str, int]:
     out: dict[str, int] = {}
     for kind, _key in store.requests:
@@ -286,7 +298,7 @@ def _count(store: FaultyStorage) -> dict[str, int]:
 
 @pytest.mark.parametrize("n", [10, 3000])
 def test_a_create_costs_one_put_and_a_fixed_number_of_reads(n: int) -> None:
-    inner, store = _store()
+    _, store = _store()
     db = parquedb.connect(storage=store)
     db.posts.create_many([{"i": i} for i in range(n)])
     db.posts.create({"warm": 1})
@@ -298,7 +310,7 @@ def test_a_create_costs_one_put_and_a_fixed_number_of_reads(n: int) -> None:
 
 
 def test_warm_get_costs_at_most_two_gets_and_no_list() -> None:
-    inner, store = _store()
+    _, store = _store()
     db = parquedb.connect(storage=store)
     ids = db.posts.create_many([{"i": i, "pad": "x" * 200} for i in range(5000)])
     db.compact()
@@ -461,7 +473,7 @@ def test_a_late_success_after_the_circuit_opened_is_still_a_success() -> None:
 def test_duckdbs_reads_count_for_the_operation_that_ran_the_query() -> None:
     """DuckDB reads remote files from its own threads; those requests still belong to the
     find that ran the query (per-operation metrics, hooks)."""
-    inner, store = _store()
+    _, store = _store()
     db = parquedb.connect(storage=store)
     import random as _random
 
@@ -497,8 +509,8 @@ def test_disk_cache_copies_a_file_in_chunks_exactly(tmp_path: Any,
     seen: list[tuple[str, int]] = []
     st.observer = lambda kind, key, nbytes, secs, err: seen.append((kind, nbytes))
     path = st.cached_path("posts/data/x.parquet")
-    assert path is not None and open(path, "rb").read() == data
+    assert path is not None and Path(path).read_bytes() == data
     assert [k for k, _ in seen] == ["GET"] * 5 and max(n for _, n in seen) == 1000
     assert sum(n for _, n in seen) == len(data)  # every byte fetched once
     assert st.cached_path("posts/data/x.parquet") == path and len(seen) == 5  # now local
-    assert not [p for p in (tmp_path / "cache").rglob("*.tmp")]
+    assert not list((tmp_path / "cache").rglob("*.tmp"))

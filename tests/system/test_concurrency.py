@@ -16,13 +16,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers.processes import CTX, TIMEOUT, run_workers
 
 import parquedb
 
-from helpers.processes import CTX, TIMEOUT, run_workers
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
-import mp_workers as W  # noqa: E402
+import mp_workers as W
 
 pytestmark = pytest.mark.slow
 
@@ -385,8 +384,8 @@ def test_compaction_racing_writers_changes_no_answer(tmp_path: Any) -> None:
         missing = set(expected) - set(got)
         assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:3]}"
         wrong = {k: (expected[k], got[k]) for k in expected if got[k] != expected[k]}
-        assert not wrong, f"{len(wrong)} entities not in their acknowledged state: " \
-                          f"{list(wrong.items())[:3]}"
+        assert not wrong, (f"{len(wrong)} entities not in their acknowledged state: "
+                           f"{list(wrong.items())[:3]}")
         assert set(got) == set(expected)
         assert db.docs.count() == len(expected)
         for eid in [k for k in expected if "-b" not in k][::5]:

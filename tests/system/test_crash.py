@@ -24,10 +24,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from helpers import user_fields
 
 import parquedb
-
-from helpers import user_fields
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = os.path.join(HERE, "workers")
@@ -128,37 +127,36 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
     nxt = 0
     for r in range(rounds):
         ack = str(tmp_path / f"ack-{r}")
-        err = open(tmp_path / f"stderr-{r}", "w+b")
-        child = subprocess.Popen([sys.executable, os.path.join(WORKERS, "crash_child.py"),
-                                  root, mode, str(nxt), ack], stdout=subprocess.DEVNULL,
-                                 stderr=err, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while not read_acks(ack)[0]:  # connected and warmed up
-                if child.poll() is not None or time.monotonic() > deadline:
-                    err.seek(0)
-                    raise AssertionError(f"round {r}: the child did not start:\n"
-                                         f"{err.read().decode()[-3000:]}")
-                time.sleep(0.01)
-            if aim is not None and r % 2 == 1:
-                while not read_acks(ack)[2]:  # wait for a slow operation to start
+        with open(tmp_path / f"stderr-{r}", "w+b") as err:
+            child = subprocess.Popen([sys.executable, os.path.join(WORKERS, "crash_child.py"),
+                                      root, mode, str(nxt), ack], stdout=subprocess.DEVNULL,
+                                     stderr=err, env=env)
+            try:
+                deadline = time.monotonic() + 60
+                while not read_acks(ack)[0]:  # connected and warmed up
                     if child.poll() is not None or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.002)
-                wait = rnd.uniform(*aim)
-            else:
-                wait = rnd.uniform(*delay)
-            time.sleep(wait)
-            if child.poll() is not None:
-                err.seek(0)
-                raise AssertionError(f"round {r}: the child failed before the kill:\n"
-                                     f"{err.read().decode()[-3000:]}")
-            os.kill(child.pid, signal.SIGKILL)
-        finally:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
-            err.close()
+                        err.seek(0)
+                        raise AssertionError(f"round {r}: the child did not start:\n"
+                                             f"{err.read().decode()[-3000:]}")
+                    time.sleep(0.01)
+                if aim is not None and r % 2 == 1:
+                    while not read_acks(ack)[2]:  # wait for a slow operation to start
+                        if child.poll() is not None or time.monotonic() > deadline:
+                            break
+                        time.sleep(0.002)
+                    wait = rnd.uniform(*aim)
+                else:
+                    wait = rnd.uniform(*delay)
+                time.sleep(wait)
+                if child.poll() is not None:
+                    err.seek(0)
+                    raise AssertionError(f"round {r}: the child failed before the kill:\n"
+                                         f"{err.read().decode()[-3000:]}")
+                os.kill(child.pid, signal.SIGKILL)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                child.wait()
         assert child.returncode == -signal.SIGKILL
 
         _, acked, _ = read_acks(ack)
@@ -202,7 +200,8 @@ def kill_rounds(tmp_path: Any, mode: str, rounds: int, seed: int,
     try:
         db.compact()
         after = observe(root, colls, opts)
-        assert after == model, "compaction after the crashes changed answers:\n" + diff(model, after)
+        assert after == model, ("compaction after the crashes changed answers:\n"
+                                + diff(model, after))
         db.vacuum(retain=timedelta(0), force=True)  # drops the crashed writers' orphans
     finally:
         db.close()
@@ -300,8 +299,9 @@ class SyscallLog:
             assert any(s[0] == "sync" and s[1] == parent for s in self.calls[i + 1:end]), \
                 f"new directory {c[1]} is not made durable (no fsync of {parent}) in time"
 
-    def __enter__(self) -> "SyscallLog":
-        self._patches = [mock.patch(f"os.{n}", side_effect=self._sync(n)) for n in ("fsync", "fdatasync")]
+    def __enter__(self) -> SyscallLog:
+        self._patches = [mock.patch(f"os.{n}", side_effect=self._sync(n))
+                         for n in ("fsync", "fdatasync")]
         self._patches += [mock.patch(f"os.{n}", side_effect=self._move(n))
                           for n in ("link", "replace", "rename")]
         self._patches.append(mock.patch("os.mkdir", side_effect=self._mkdir))
@@ -430,11 +430,13 @@ def test_strace_commit_is_synced_before_the_call_returns(tmp_path: Any) -> None:
     trace = str(tmp_path / "trace")
     res = subprocess.run(["strace", "-f", "-y", "-qq", "-o", trace, "-e",
                           "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write",
-                          sys.executable, "-c", script], capture_output=True, timeout=60)
+                          sys.executable, "-c", script], capture_output=True, timeout=60,
+                         check=False)
     if res.returncode != 0 and b"ptrace" in res.stderr:
         pytest.skip("ptrace is not permitted here")
     assert res.returncode == 0, res.stderr.decode()[-2000:]
-    lines = open(trace).read().splitlines()
+    with open(trace) as f:
+        lines = f.read().splitlines()
     begin = next(i for i, ln in enumerate(lines) if "BEGIN\\n" in ln and "write(1" in ln)
     end = next(i for i, ln in enumerate(lines) if "RETURNED\\n" in ln and "write(1" in ln)
     window = lines[begin:end]

@@ -17,7 +17,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import parquedb
 from parquedb.errors import ParqueDBError, StorageError
@@ -121,7 +122,9 @@ def test_random_failures_never_lose_or_half_apply_a_write(steps: list[Any]) -> N
             if fault is not None:
                 skip, when = fault
                 # creates (commits, checkpoints) are atomic on every store: never torn
-                torn_ok = (lambda key: not key.startswith(("_log/0", "_checkpoints/")))
+                def torn_ok(key: str) -> bool:
+                    return not key.startswith(("_log/0", "_checkpoints/"))
+
                 store.inject(Fault(skip=skip, when=when,
                                    key=torn_ok if when == "torn" else ""))
             after = apply(model, op)

@@ -165,7 +165,7 @@ def test_disk_cache_serves_data_files_across_connections(s3_uri: str, s3_options
     db.compact()
     assert db.posts.get(ids[5])["i"] == 5
     db.close()
-    cached = [p for p in (tmp_path / "cache").rglob("*.parquet")]
+    cached = list((tmp_path / "cache").rglob("*.parquet"))
     assert cached, "no data file was cached on disk"
 
     db = _connect(s3_uri, opts)

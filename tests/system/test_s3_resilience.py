@@ -10,15 +10,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers.processes import CTX, run_workers
+from helpers.s3server import find_weed, start_server
 
 import parquedb
 from parquedb.errors import CircuitOpenError, NetworkError, StorageError
 
-from helpers.processes import CTX, run_workers
-from helpers.s3server import find_weed, start_server
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
-import s3_workers as W  # noqa: E402
+import s3_workers as W
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def test_four_processes_write_one_prefix(s3_uri: str, s3_options: dict[str, Any]
     db.close()
     q = CTX.Queue()
     barrier = CTX.Barrier(nproc)
-    msgs, summaries = run_workers(
+    msgs, _ = run_workers(
         [(W.creates_and_counter, (s3_uri, s3_options, w, n, q, barrier)) for w in range(nproc)],
         q, timeout=300)
     created = [m[2][1] for m in msgs if m[0] == "ack" and m[2][0] == "create"]

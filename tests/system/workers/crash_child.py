@@ -17,9 +17,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import crash_ops  # noqa: E402
+import crash_ops
 
-import parquedb  # noqa: E402
+import parquedb
 
 
 def main() -> int:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _guard(wid: int, q: Any, fn: Callable[[], Any]) -> None:
@@ -19,7 +20,7 @@ def _guard(wid: int, q: Any, fn: Callable[[], Any]) -> None:
         summary = fn()
     except BaseException:  # report, so the parent fails with the child's traceback
         q.put(("error", wid, traceback.format_exc()))
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     q.put(("done", wid, summary))
 
 
@@ -181,7 +182,7 @@ def scripted_writer(root: str, wid: int, cmds: Any, q: Any) -> None:
             elif op == "compact":
                 db.compact()
             elif op == "many_small":  # enough commits to pass a checkpoint
-                for k in range(args[1]):
+                for _ in range(args[1]):
                     db[args[0]].update(args[2], {"$inc": {"n": 1}})
             else:
                 raise ValueError(op)

@@ -41,5 +41,5 @@ def creates_and_counter(uri: str, opts: dict[str, Any], wid: int, n: int, q: Any
         db.close()
     except BaseException:
         q.put(("error", wid, traceback.format_exc()))
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     q.put(("done", wid, {"conflicts": conflicts}))
