@@ -188,5 +188,13 @@ def fingerprint(exception: str | None, message: str | None) -> str:
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
+def request_fingerprint(outcome: str | None, status: int | None, method: str | None,
+                        path: str | None) -> str:
+    """The fingerprint of a failed request without an exception: its outcome, its status
+    (kept: a 404 and a 503 are different problems), its method and its normalised path."""
+    key = f"{outcome}\x00{status}\x00{method or ''}\x00{normalise_message(path or '')}"
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
 __all__ = ["DEFAULT_RULES", "INTERNAL", "SEVERITIES", "Classification", "Classifier", "Rule",
-           "fingerprint", "is_failure", "normalise_message"]
+           "fingerprint", "is_failure", "normalise_message", "request_fingerprint"]

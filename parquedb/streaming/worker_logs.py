@@ -19,14 +19,14 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
 from parquedb.errors import ErrorCode, ParqueDBError, ValidationError
 from parquedb.exec.session import DatasetSource
-from parquedb.model.values import datetime_to_micros
+from parquedb.streaming.results import micros_of, result_rows
 from parquedb.streaming.tail import TailColumns, parse_event, parse_ndjson_line
 
 log = logging.getLogger("parquedb.streaming")
@@ -230,7 +230,7 @@ class WorkerLogsMV:
                 raise ValidationError("limit must be a non-negative int",
                                       code=ErrorCode.INVALID_INPUT)
             sql += f" LIMIT {limit}"
-        return _rows(self._query(sql, params, start, end))
+        return result_rows(self._query(sql, params, start, end))
 
     def rollup(self, granularity: str = "hour", start: datetime | None = None,
                end: datetime | None = None, *, script: str | None = None) -> list[dict[str, Any]]:
@@ -243,7 +243,7 @@ class WorkerLogsMV:
         if script is not None:
             where, named = '"scriptName" = $script', {"script": script}
         sql = ROLLUP_SQL.format(unit=granularity, where=where)
-        rows = _rows(self._query(sql, named, start, end))
+        rows = result_rows(self._query(sql, named, start, end))
         for r in rows:
             r["exceptions_by_name"] = {e["name"]: e["count"] for e in r.pop("by_name") or []
                                        if e["name"] is not None}
@@ -252,7 +252,7 @@ class WorkerLogsMV:
 
     def _query(self, sql: str, params: list[Any] | dict[str, Any], start: datetime | None,
                end: datetime | None) -> pa.Table:
-        source = DatasetSource(self.dataset, _micros(start), _micros(end))
+        source = DatasetSource(self.dataset, micros_of(start), micros_of(end))
         with self.db.session.reading() as r:
             return r.query(sql, params, datasets={"logs": source})
 
@@ -289,26 +289,6 @@ FROM inv i LEFT JOIN exc_list e ON i."scriptName" IS NOT DISTINCT FROM e."script
 GROUP BY i."scriptName", i.bucket
 ORDER BY bucket, script
 """
-
-
-def _micros(t: datetime | None) -> int | None:
-    """An instant as microseconds (a naive datetime is UTC, as everywhere in the package)."""
-    if t is None:
-        return None
-    if not isinstance(t, datetime):
-        raise ValidationError("start and end must be datetimes", code=ErrorCode.INVALID_TYPE)
-    return datetime_to_micros(t)
-
-
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Row dicts whose datetimes are in ``datetime.UTC``, like every datetime the package
-    returns."""
-    rows: list[dict[str, Any]] = table.to_pylist()
-    for r in rows:
-        for k, v in r.items():
-            if isinstance(v, datetime) and v.tzinfo is not UTC:
-                r[k] = v.astimezone(UTC)
-    return rows
 
 
 __all__ = ["ROLLUP_SQL", "WorkerLogsMV"]
