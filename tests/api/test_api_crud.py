@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
-from helpers import ULID_RE, same, user_fields
 
 import parquedb
 from parquedb.errors import (
@@ -22,6 +21,8 @@ from parquedb.errors import (
     ValidationError,
     VersionConflictError,
 )
+
+from helpers import ULID_RE, same, user_fields
 
 SYSTEM_KEYS = {"version", "createdAt", "createdBy", "updatedAt", "updatedBy"}
 

@@ -11,10 +11,11 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
-from helpers import walk_tree
 
 from parquedb import errors as E
 from parquedb.errors import ErrorCode, ParqueDBError
+
+from helpers import walk_tree
 
 #: the codes API.md allows on a ValidationError (INVALID_OPERATOR only for unknown update ops)
 VALIDATION_CODES = {"VALIDATION_FAILED", "INVALID_TYPE", "REQUIRED_FIELD", "INVALID_INPUT"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from helpers import ULID_RE
 
 EVENT_KEYS = {"id", "ts", "op", "entityId", "version", "before", "after", "actor"}

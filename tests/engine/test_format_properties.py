@@ -30,7 +30,6 @@ from collections import defaultdict
 
 import fsspec
 import pytest
-from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -38,6 +37,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import parquedb
 from parquedb.errors import AlreadyExistsError, EntityNotFoundError, NotFoundError, ValidationError
 from parquedb.testing import tune
+
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 
 COLL = "items"
 TYPE = "Item"

@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 
 import fsspec
 import pytest
-from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +46,8 @@ from parquedb.errors import (
     ValidationError,
 )
 from parquedb.testing import tune
+
+from helpers import PHASES, SMALL_TABLE, ModelInvalid, model_apply, same, user_fields
 
 US = timedelta(microseconds=1)
 COLL = "items"

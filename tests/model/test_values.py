@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +27,8 @@ from parquedb.model.values import (
     validate_document,
     validate_value,
 )
+
+from helpers import same
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

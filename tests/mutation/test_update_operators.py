@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import pytest
-from helpers import same
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
+
+from helpers import same
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 

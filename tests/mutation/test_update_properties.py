@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 from datetime import UTC
 
-from helpers import same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.mutation import apply_update, update_is_noop
+
+from helpers import same
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 NUM_FIELDS = ["a", "b", "c", "d"]

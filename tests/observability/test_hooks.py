@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import failing_gets
 
 import parquedb
 from parquedb.errors import InvalidFilterError, StorageError
@@ -26,6 +25,8 @@ from parquedb.observability import (
     note_read,
 )
 from parquedb.testing import storage_of
+
+from helpers import failing_gets
 
 
 class Recorder:

@@ -12,14 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import failing_gets
-from helpers.processes import run_python
 
 import parquedb
 from parquedb.errors import InvalidFilterError, ParqueDBError, StorageError, redact
 from parquedb.observability import JsonFormatter, LoggingHook, configure_logging
 from parquedb.observability.logs import TextFormatter, apply_environment
 from parquedb.testing import storage_of
+
+from helpers import failing_gets
+from helpers.processes import run_python
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from helpers import failing_gets
 
 import parquedb
 from parquedb.errors import InvalidFilterError
@@ -24,6 +23,8 @@ from parquedb.observability import (
 )
 from parquedb.observability.hooks import OperationResult
 from parquedb.testing import storage_of
+
+from helpers import failing_gets
 
 
 def _workload(db: parquedb.Database) -> dict[str, Any]:

@@ -12,8 +12,6 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk")
 
-from helpers import failing_gets
-from helpers.processes import run_python
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,6 +26,9 @@ from parquedb.errors import InvalidFilterError
 from parquedb.observability import global_hooks
 from parquedb.observability.otel import OpenTelemetryHook, instrument
 from parquedb.testing import storage_of
+
+from helpers import failing_gets
+from helpers.processes import run_python
 
 
 class Otel:

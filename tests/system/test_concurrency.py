@@ -16,9 +16,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers.processes import CTX, TIMEOUT, run_workers
 
 import parquedb
+
+from helpers.processes import CTX, TIMEOUT, run_workers
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import mp_workers as W

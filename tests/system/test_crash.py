@@ -24,9 +24,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from helpers import user_fields
 
 import parquedb
+
+from helpers import user_fields
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = os.path.join(HERE, "workers")

@@ -10,11 +10,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers.processes import CTX, run_workers
-from helpers.s3server import find_weed, start_server
 
 import parquedb
 from parquedb.errors import CircuitOpenError, NetworkError, StorageError
+
+from helpers.processes import CTX, run_workers
+from helpers.s3server import find_weed, start_server
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
 import s3_workers as W
