@@ -8,7 +8,7 @@ log lists for the time range asked, never a LIST.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -59,6 +59,19 @@ def query(duck: Duck, snap: Snapshot, sql: str, params: Any,
                 duck.con.execute(f"DROP VIEW IF EXISTS {quote(alias)}")
             except Exception:
                 pass
+
+
+def stream(duck: Duck, snap: Snapshot, source: DatasetSource, columns: list[str] | None,
+           batch_size: int) -> Iterator[pa.RecordBatch]:
+    """The records of ``source`` as Arrow batches (DuckDB streams them: memory stays bounded
+    by a batch). The connection is held while the caller iterates."""
+    rel = dataset_relation(duck, snap, source)
+    if rel is None:
+        return
+    cols = "*" if columns is None else ", ".join(quote(c) for c in columns)
+    with duck.lock:
+        reader = duck.con.sql(f"SELECT {cols} FROM ({rel})").to_arrow_reader(batch_size)
+        yield from reader
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -136,5 +149,5 @@ def stage_drop_before(batch: WriteBatch, dataset: str, cutoff: int) -> dict[str,
     return {"files": len(gone), "rows": sum(f.rows for f in gone)}
 
 
-__all__ = ["DatasetSource", "files_of", "prepare", "query", "stage_append",
+__all__ = ["DatasetSource", "files_of", "prepare", "query", "stage_append", "stream",
            "stage_drop_before"]

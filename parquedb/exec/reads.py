@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parquedb.engine.format import Event
 from parquedb.engine.history import entity_events
 from parquedb.errors import ValidationError
 from parquedb.exec.scan import PushdownScan
-from parquedb.exec.session import Reader
 from parquedb.model.entity import Row, full_id, to_entity
 from parquedb.query import compile_filter, sort_key
+
+if TYPE_CHECKING:
+    from parquedb.exec.session import Reader
+
 from parquedb.query.aggregate import compile_pipeline, fix_group_rows, translate_group
 
 Entity = dict[str, Any]

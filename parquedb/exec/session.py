@@ -24,9 +24,16 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import pyarrow as pa
 
 from parquedb.engine import Snapshot, Table, View, WriteBatch
-from parquedb.engine.datasets import DatasetFile, DatasetSource, files_of, stage_compact
+from parquedb.engine.datasets import (
+    DatasetFile,
+    DatasetSource,
+    DatasetState,
+    files_of,
+    stage_compact,
+)
 from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
 from parquedb.exec import datasets as _datasets
+from parquedb.exec.stage import Change, Stage, changes_since
 from parquedb.model.entity import Row, now_micros
 
 if TYPE_CHECKING:
@@ -84,6 +91,13 @@ class Reader:
         """The commit this state is at."""
         return self.snapshot.seq
 
+    def changes(self, collection: str, after_seq: int) -> Iterator[Change]:
+        """The changes to ``collection`` committed after ``after_seq``, in commit order."""
+        return changes_since(self.snapshot, collection, after_seq)
+
+    def dataset(self, name: str) -> DatasetState | None:
+        return self.snapshot.state.datasets.get(name)
+
     def dataset_files(self, source: DatasetSource) -> list[DatasetFile]:
         """The live files of a dataset that may hold ``source``'s records."""
         return files_of(self.snapshot.state.datasets, source)
@@ -126,6 +140,12 @@ class AutoCommit:
     def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
         _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
         return result
+
+    def transact(self, fn: Callable[[Stage], T], *, info: dict[str, Any] | None = None) -> T:
+        """Run ``fn(stage)`` on the newest state and commit what it staged as one commit
+        (again on the new state after a lost race): see :mod:`parquedb.exec.stage`."""
+        table = self.table
+        return self.write(lambda batch: fn(Stage(table, batch)), info=info)
 
     # -- datasets ------------------------------------------------------------------------------
     def append(self, dataset: str, records: pa.Table | pa.RecordBatch, *,
@@ -290,4 +310,5 @@ def _gone(e: BaseException) -> NotFoundError:
                          code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
 
 
-__all__ = ["AutoCommit", "DatasetSource", "Plan", "Reader", "Session", "TransactionSession"]
+__all__ = ["AutoCommit", "Change", "DatasetSource", "Plan", "Reader", "Session", "Stage",
+           "TransactionSession"]

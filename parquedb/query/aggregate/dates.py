@@ -1,4 +1,4 @@
-"""Date expression operators: the date parts (``$year`` ... ``$dayOfYear``) and
+"""Date expression operators: the date parts (``$year`` ... ``$dayOfYear``), ``$dateTrunc`` and
 ``$dateToString``, with MongoDB's format directives and timezones (``"UTC"``, an offset such as
 ``"+05:30"``, or an Olson name such as ``"Europe/Paris"``).
 
@@ -195,7 +195,87 @@ def _op_date_to_string(op: str, arg: Any) -> Expr:
     return to_string
 
 
+_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second", "millisecond")
+_WEEKDAYS = {name: i for i, names in enumerate((
+    ("monday", "mon"), ("tuesday", "tue"), ("wednesday", "wed"), ("thursday", "thu"),
+    ("friday", "fri"), ("saturday", "sat"), ("sunday", "sun"))) for name in names}
+_FIXED_US = {"week": 7 * 86_400_000_000, "day": 86_400_000_000, "hour": 3_600_000_000,
+             "minute": 60_000_000, "second": 1_000_000, "millisecond": 1_000}
+# MongoDB counts bins from a reference instant: 2000-01-01 (a Saturday) for days and below,
+# the first Sunday (or startOfWeek day) after it for weeks, year 2000 for months and years
+_REFERENCE = datetime(2000, 1, 1)  # noqa: DTZ001 - wall-clock arithmetic, zone applied after
+
+
+def _op_date_trunc(op: str, arg: Any) -> Expr:
+    """``{"$dateTrunc": {"date", "unit", "binSize", "timezone", "startOfWeek"}}``: the start of
+    the ``binSize``-``unit`` bin holding the date, in the timezone's calendar, as a UTC date."""
+    if not isinstance(arg, dict) or is_operator(arg):
+        raise Bad("$dateTrunc needs {'date': ..., 'unit': ..., 'binSize': ..., 'timezone': ..., "
+                  "'startOfWeek': ...}")
+    unknown = [k for k in arg if k not in ("date", "unit", "binSize", "timezone", "startOfWeek")]
+    if unknown:
+        raise Bad(f"$dateTrunc: unknown argument {unknown[0]!r}")
+    if "date" not in arg or "unit" not in arg:
+        raise Bad("$dateTrunc needs 'date' and 'unit'")
+    date = compile_expr(arg["date"])
+    unit_of = compile_expr(arg["unit"])
+    bin_of = compile_expr(arg.get("binSize", 1))
+    tz_of = compile_expr(arg["timezone"]) if "timezone" in arg else None
+    sow_of = compile_expr(arg.get("startOfWeek", "sunday"))
+
+    def trunc(doc: Doc) -> Any:
+        v = date(doc)
+        unit = unit_of(doc)
+        size = bin_of(doc)
+        if any(x is None or x is MISSING for x in (v, unit, size)):
+            return None
+        if not isinstance(v, datetime):
+            raise Bad(f"$dateTrunc needs a date, not {type_name(v)}")
+        if unit not in _UNITS:
+            raise Bad(f"$dateTrunc: unit must be one of {', '.join(_UNITS)}, got {unit!r}")
+        if type(size) is float and size == int(size):
+            size = int(size)
+        if type(size) is not int or size < 1:
+            raise Bad(f"$dateTrunc: binSize must be a positive integer, got {size!r}")
+        zone: tzinfo = UTC
+        if tz_of is not None:
+            z = tz_of(doc)
+            if z is None or z is MISSING:
+                return None
+            if type(z) is not str:
+                raise Bad(f"$dateTrunc: timezone must be a string, not {type_name(z)}")
+            zone = _zone(z)
+        local = as_utc(v).astimezone(zone).replace(tzinfo=None)
+        if unit in ("year", "quarter", "month"):
+            months = {"year": 12, "quarter": 3, "month": 1}[unit] * size
+            n = (local.year - 2000) * 12 + local.month - 1
+            n -= n % months
+            start = datetime(2000 + n // 12, n % 12 + 1, 1)  # noqa: DTZ001 - wall clock
+        else:
+            ref = _REFERENCE
+            if unit == "week":
+                sow = sow_of(doc)
+                day = _WEEKDAYS.get(sow.lower()) if type(sow) is str else None
+                if day is None:
+                    raise Bad(f"$dateTrunc: startOfWeek must be a weekday name, got {sow!r}")
+                ref += timedelta(days=(day - ref.weekday()) % 7)
+            step = _FIXED_US[unit] * size
+            offset = (local - ref) // timedelta(microseconds=1)
+            start = ref + timedelta(microseconds=offset - offset % step)
+        return _local_to_utc(start, zone)
+
+    return trunc
+
+
+def _local_to_utc(local: datetime, zone: tzinfo) -> datetime:
+    """A wall-clock time in ``zone`` as a UTC datetime (the earlier instant when ambiguous)."""
+    if zone is UTC:
+        return local.replace(tzinfo=UTC)
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
 DATES: dict[str, Builder] = {
     "$dateToString": _op_date_to_string,
+    "$dateTrunc": _op_date_trunc,
     **dict.fromkeys(_DATE_PARTS, _op_date_part),
 }
