@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from parquedb.engine import WriteBatch
-from parquedb.errors import EntityNotFoundError, ErrorCode, QueryError, ValidationError
+from parquedb.errors import EntityNotFoundError, ErrorCode, MVError, QueryError, ValidationError
 from parquedb.exec import reads
 from parquedb.exec import writes as W
-from parquedb.exec.session import Session
+from parquedb.exec.session import READONLY, Session
 from parquedb.model.entity import Row, check_actor, full_id, micros_to_datetime, new_ulid, to_entity
 from parquedb.model.values import datetime_to_micros
 from parquedb.query import compile_filter, compile_projection, normalize_sort, sort_key
@@ -45,8 +45,18 @@ class Collection:
         return self._runner(kind, op, self.name, fn, **details)
 
     def _write(self, plan: Callable[[WriteBatch], Any]) -> Any:
-        """Commit ``plan`` (re-planned after a lost race), or stage it in the transaction."""
-        return self._session.write(plan)
+        """Commit ``plan`` (re-planned after a lost race), or stage it in the transaction.
+        A collection marked read-only (a materialized view) refuses, checked in the plan so
+        that the state it commits on decides."""
+        name = self.name
+
+        def guarded(b: WriteBatch) -> Any:
+            why = b.meta(name, READONLY)
+            if why is not None:
+                raise MVError(f"{name!r} is a {why}: it is written only by its refresh",
+                              code=ErrorCode.MV_ERROR, collection=name)
+            return plan(b)
+        return self._session.write(guarded)
 
     def _fid(self, entity_id: Any) -> str:
         return full_id(self.name, entity_id)

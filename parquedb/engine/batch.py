@@ -28,6 +28,7 @@ class WriteBatch:
         self.staged_meta: dict[tuple[str, str], Any] = {}
         self.ds_added: dict[str, list[DatasetFile]] = {}  # dataset -> files written, to add
         self.ds_removed: dict[str, list[str]] = {}        # dataset -> file keys to remove
+        self.ds_dropped: set[str] = set()  # datasets whose removal is retention (drops records)
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
@@ -41,18 +42,24 @@ class WriteBatch:
         return ({c: dict(r) for c, r in self.rows.items()},
                 {c: list(e) for c, e in self.events.items()}, dict(self.staged_meta),
                 {d: list(f) for d, f in self.ds_added.items()},
-                {d: list(k) for d, k in self.ds_removed.items()})
+                {d: list(k) for d, k in self.ds_removed.items()}, set(self.ds_dropped))
 
     def rollback_to(self, point: tuple[Any, ...]) -> None:
-        self.rows, self.events, self.staged_meta, self.ds_added, self.ds_removed = point
+        (self.rows, self.events, self.staged_meta, self.ds_added, self.ds_removed,
+         self.ds_dropped) = point
 
     # -- datasets ----------------------------------------------------------------------------
     def add_dataset_files(self, dataset: str, files: list[DatasetFile]) -> None:
         """Stage files already written to ``dataset`` (they become live with the commit)."""
         self.ds_added.setdefault(dataset, []).extend(files)
 
-    def remove_dataset_files(self, dataset: str, keys: list[str]) -> None:
+    def remove_dataset_files(self, dataset: str, keys: list[str], *,
+                             retention: bool = False) -> None:
+        """Stage the removal of files; ``retention`` says their records are dropped (not
+        merged elsewhere, as by compaction), which incremental readers must know."""
         self.ds_removed.setdefault(dataset, []).extend(keys)
+        if retention:
+            self.ds_dropped.add(dataset)
 
     # -- metadata ----------------------------------------------------------------------------
     def meta(self, collection: str, key: str) -> Any:

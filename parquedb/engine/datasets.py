@@ -104,6 +104,7 @@ class DatasetFile:
 class DatasetState:
     files: dict[str, DatasetFile] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)  # key -> ts it stopped being live
+    dropped_seq: int = 0  # the last commit that removed records (retention, not compaction)
 
     def rows(self) -> int:
         return sum(f.rows for f in self.files.values())

@@ -22,13 +22,13 @@ log = logging.getLogger("parquedb.engine")
 
 
 class Lifecycle:
-    """Installed on a :class:`Table` as its ``on_commit`` observer."""
+    """Installed on a :class:`Table` as its first commit observer."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
 
     def install(self) -> Lifecycle:
-        self.table.on_commit = self.after_commit
+        self.table.observers.insert(0, self.after_commit)
         return self
 
     def after_commit(self, commit: Commit) -> None:

@@ -79,6 +79,8 @@ class TableState:
                 for key in a["keys"]:
                     if ds.files.pop(key, None) is not None:
                         ds.removed[key] = ts
+                if a.get("why") == "retention":
+                    ds.dropped_seq = seq
                 continue
             cs = self.collection(a["c"])
             if kind == "rows":
@@ -155,7 +157,7 @@ class TableState:
             **({"meta": self.meta} if self.meta else {}),
             **({"datasets": {
                 name: {"files": [[f.seq, f.ts, f.to_json()] for f in ds.files.values()],
-                       "removed": ds.removed}
+                       "removed": ds.removed, "dropped_seq": ds.dropped_seq}
                 for name, ds in self.datasets.items()}} if self.datasets else {}),
         })
 
@@ -180,5 +182,5 @@ class TableState:
         for name, ds in (d.get("datasets") or {}).items():
             st.datasets[name] = DatasetState(
                 {f["key"]: DatasetFile.from_json(f, fseq, fts) for fseq, fts, f in ds["files"]},
-                dict(ds.get("removed") or {}))
+                dict(ds.get("removed") or {}), int(ds.get("dropped_seq", 0)))
         return st

@@ -99,8 +99,9 @@ class Table:
         self._duck: Any = None
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
-        #: called after each commit this table publishes (see :mod:`.lifecycle`)
-        self.on_commit: Callable[[Commit], None] | None = None
+        #: called after each commit this table publishes, in order (the lifecycle policy of
+        #: :mod:`.lifecycle` first; then, say, materialized views refreshed on write)
+        self.observers: list[Callable[[Commit], None]] = []
         self._open_config()
         self.snapshot = Snapshot(TableState(), self.files)
         self._load_latest()
@@ -380,7 +381,8 @@ class Table:
                 actions.append({"a": "ds_add", "d": name, "files": [f.to_json() for f in files]})
         for name, keys in batch.ds_removed.items():
             if keys:
-                actions.append({"a": "ds_remove", "d": name, "keys": list(keys)})
+                actions.append({"a": "ds_remove", "d": name, "keys": list(keys),
+                                "why": "retention" if name in batch.ds_dropped else "compact"})
         for (coll, key), value in batch.staged_meta.items():
             actions.append({"a": "meta", "c": coll, "key": key, "value": value})
         return actions
@@ -441,14 +443,13 @@ class Table:
         raise last
 
     def _after_commit(self, commit: Commit) -> None:
-        """Tell the lifecycle policy (checkpoints, automatic compaction) about a commit; it
-        never fails the write, which is already durable."""
-        if self.on_commit is None:
-            return
-        try:
-            self.on_commit(commit)
-        except Exception:
-            log.warning("housekeeping after commit %s failed", commit.seq, exc_info=True)
+        """Tell the observers (the lifecycle policy: checkpoints, automatic compaction) about a
+        commit; none of them can fail the write, which is already durable."""
+        for observer in list(self.observers):
+            try:
+                observer(commit)
+            except Exception:
+                log.warning("after commit %s: %r failed", commit.seq, observer, exc_info=True)
 
     def write_checkpoint(self) -> None:
         """Write the current state as a checkpoint and point the hint at it."""

@@ -145,7 +145,7 @@ def stage_drop_before(batch: WriteBatch, dataset: str, cutoff: int) -> dict[str,
     if ds is None:
         return {"files": 0, "rows": 0}
     gone = [f for f in ds.files.values() if (f.lo - f.lo % HOUR_US) + HOUR_US <= cutoff]
-    batch.remove_dataset_files(dataset, [f.key for f in gone])
+    batch.remove_dataset_files(dataset, [f.key for f in gone], retention=True)
     return {"files": len(gone), "rows": sum(f.rows for f in gone)}
 
 

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from parquedb.engine.duck import Duck
 
 T = TypeVar("T")
+
+#: metadata key marking a collection the API may not write (its value says why: "view")
+READONLY = "readonly"
 Plan = Callable[[WriteBatch], T]
 
 
@@ -85,6 +88,11 @@ class Reader:
     def meta(self, collection: str, key: str) -> Any:
         """Metadata ``key`` of ``collection`` in this state (None when unset)."""
         return self.view.meta(collection, key)
+
+    def scopes_with(self, key: str) -> list[str]:
+        """The scopes (collections, views, datasets) that have metadata ``key``."""
+        return sorted(scope for scope, values in self.snapshot.state.meta.items()
+                      if key in values)
 
     @property
     def seq(self) -> int:
@@ -146,6 +154,19 @@ class AutoCommit:
         (again on the new state after a lost race): see :mod:`parquedb.exec.stage`."""
         table = self.table
         return self.write(lambda batch: fn(Stage(table, batch)), info=info)
+
+    def subscribe(self, fn: Callable[[set[str]], None]) -> Callable[[], None]:
+        """Call ``fn(scopes)`` after each commit this process makes, with the collections and
+        datasets it wrote; returns the call that unsubscribes. ``fn`` runs on the writer's
+        thread after the write is durable; its errors are logged, never raised."""
+        def observer(commit: Any) -> None:
+            fn({a.get("c") or a.get("d") for a in commit.actions if a["a"] != "meta"} - {None})
+        self.table.observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self.table.observers:
+                self.table.observers.remove(observer)
+        return unsubscribe
 
     # -- datasets ------------------------------------------------------------------------------
     def append(self, dataset: str, records: pa.Table | pa.RecordBatch, *,
@@ -310,5 +331,5 @@ def _gone(e: BaseException) -> NotFoundError:
                          code=ErrorCode.SNAPSHOT_NOT_FOUND, path=str(e))
 
 
-__all__ = ["AutoCommit", "Change", "DatasetSource", "Plan", "Reader", "Session", "Stage",
-           "TransactionSession"]
+__all__ = ["READONLY", "AutoCommit", "Change", "DatasetSource", "Plan", "Reader", "Session",
+           "Stage", "TransactionSession"]

@@ -1,0 +1,228 @@
+"""Refreshing a materialized view: fold the source's changes since the watermark into the
+groups' partial states, and commit the changed rows with the new watermark in one commit.
+
+Storage. The view's rows are the collection ``<name>``: one entity per group, ``_id`` and the
+``$group`` outputs. Each group's partial states live in the internal collection
+``_mv_<name>`` (one entity per group: the key, the number of source documents, the states), so
+a refresh merges into them instead of reading the source again. Group ids are a hash of the
+key under MongoDB equality (``1`` and ``1.0`` are one group).
+
+Incremental. A collection source gives its changes since the watermark with before and after
+images: the before image is retracted, the after image added. Accumulators that cannot retract
+($min, $max, $first, $last, $push, $addToSet, percentiles) recompute the groups that lost a
+document, from one scan of the source. A dataset source gives the records appended since the
+watermark (compaction never makes old records new: they keep their seq); records dropped by
+retention since the watermark make the refresh a full rebuild. A group left with no
+documents disappears, as in MongoDB.
+
+Positions. ``$first``/``$last``/``$push`` need an order that full and incremental refreshes
+agree on: a collection's documents are ordered by ``$id``, a dataset's records by their time
+field, then their ``id`` when they have one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from parquedb.exec.session import DatasetSource, Stage
+from parquedb.model.bson import bson_key
+from parquedb.model.paths import MISSING
+from parquedb.views.definition import WATERMARK, Compiled, Definition
+
+STATES_PREFIX = "_mv_"
+
+
+def states_collection(name: str) -> str:
+    return STATES_PREFIX + name
+
+
+def group_id(key: Any) -> str:
+    """A stable id for a group key: equal under MongoDB equality → the same id."""
+    return hashlib.blake2b(repr(_canonical(bson_key(key))).encode(),
+                           digest_size=12).hexdigest()
+
+
+def _canonical(k: Any) -> Any:
+    if isinstance(k, tuple):
+        return tuple(_canonical(x) for x in k)
+    if isinstance(k, float):
+        if math.isnan(k):
+            return "nan"
+        if k == int(k) and abs(k) < 2**63:
+            return int(k)  # 1.0 and 1 are one group; so are -0.0 and 0
+        return k.hex()
+    if isinstance(k, datetime):
+        return k.isoformat()
+    return k
+
+
+class Group:
+    """One group being updated: its key, document count and the accumulators' states."""
+
+    __slots__ = ("key", "n", "states", "dirty", "recompute")
+
+    def __init__(self, key: Any, n: int, states: list[Any]) -> None:
+        self.key = key
+        self.n = n
+        self.states = states
+        self.dirty = False
+        self.recompute = False
+
+
+class Folder:
+    """Folds documents into groups (adding, retracting) for one refresh."""
+
+    def __init__(self, compiled: Compiled, stage: Stage, name: str) -> None:
+        self.c = compiled
+        self.stage = stage
+        self.name = name
+        self.groups: dict[str, Group] = {}
+
+    def _key(self, doc: dict[str, Any]) -> Any:
+        value = self.c.key(doc)
+        return None if value is MISSING else value
+
+    def _group(self, key: Any, *, load: bool) -> tuple[str, Group]:
+        gid = group_id(key)
+        g = self.groups.get(gid)
+        if g is None:
+            stored = self.stage.get(states_collection(self.name), gid) if load else None
+            if stored is not None:
+                g = Group(stored["key"], stored["n"],
+                          [acc.from_state(st) for (_, acc, _), st in
+                           zip(self.c.fields, stored["states"], strict=True)])
+            else:
+                g = Group(key, 0, [acc.init() for _, acc, _ in self.c.fields])
+            self.groups[gid] = g
+        return gid, g
+
+    def add(self, doc: dict[str, Any], pos: Any, *, load: bool = True) -> None:
+        if not self.c.match(doc):
+            return
+        _, g = self._group(self._key(doc), load=load)
+        for i, (_, acc, expr) in enumerate(self.c.fields):
+            g.states[i] = acc.add(g.states[i], expr(doc), pos)
+        g.n += 1
+        g.dirty = True
+
+    def retract(self, doc: dict[str, Any]) -> None:
+        if not self.c.match(doc):
+            return
+        _, g = self._group(self._key(doc), load=True)
+        g.n -= 1
+        g.dirty = True
+        if self.c.retractable:
+            for i, (_, acc, expr) in enumerate(self.c.fields):
+                g.states[i] = acc.retract(g.states[i], expr(doc))
+        else:
+            g.recompute = True
+
+    def recompute(self, docs: Iterable[tuple[dict[str, Any], Any]]) -> None:
+        """Rebuild the groups marked for it from every source document (one pass)."""
+        todo = {gid: g for gid, g in self.groups.items() if g.recompute}
+        if not todo:
+            return
+        for g in todo.values():
+            g.n = 0
+            g.states = [acc.init() for _, acc, _ in self.c.fields]
+        for doc, pos in docs:
+            if not self.c.match(doc):
+                continue
+            target = todo.get(group_id(self._key(doc)))
+            if target is None:
+                continue
+            for i, (_, acc, expr) in enumerate(self.c.fields):
+                target.states[i] = acc.add(target.states[i], expr(doc), pos)
+            target.n += 1
+
+    def write(self, *, clear_others: bool = False) -> int:
+        """Stage the changed groups' rows and states; returns how many rows changed."""
+        stage, name, states = self.stage, self.name, states_collection(self.name)
+        changed = 0
+        if clear_others:
+            for old in list(stage.entities(states)):
+                gid = old["$id"].split("/", 1)[1]
+                if gid not in self.groups:
+                    stage.remove(states, gid)
+                    stage.remove(name, gid)
+                    changed += 1
+        for gid, g in self.groups.items():
+            if not g.dirty and not clear_others:
+                continue
+            changed += 1
+            if g.n <= 0:
+                stage.remove(states, gid)
+                stage.remove(name, gid)
+                continue
+            stage.put(states, gid, {"key": g.key, "n": g.n, "states": [
+                acc.to_state(st) for (_, acc, _), st in zip(self.c.fields, g.states,
+                                                             strict=True)]})
+            row: dict[str, Any] = {"_id": g.key}
+            for (field, acc, _), st in zip(self.c.fields, g.states, strict=True):
+                row[field] = acc.final(st)
+            stage.put(name, gid, row)
+        return changed
+
+
+# -- the sources ---------------------------------------------------------------------------------
+def _collection_docs(stage: Stage, source: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    for doc in stage.entities(source):
+        yield doc, doc["$id"]
+
+
+def _dataset_docs(stage: Stage, d: Definition,
+                  after_seq: int | None = None) -> Iterator[tuple[dict[str, Any], Any]]:
+    tf = d.time_field
+    for batch in stage.dataset_batches(DatasetSource(d.source, after_seq=after_seq)):
+        for doc in batch.to_pylist():
+            yield doc, [doc.get(tf), doc.get("id")]
+
+
+def refresh_plan(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
+    """Bring the view up to the state ``stage`` runs on; returns what it did."""
+    compiled = d.compiled()
+    seen = stage.meta(d.name, WATERMARK)
+    upto = stage.seq
+    if seen is None:
+        full = True
+    elif not full and d.kind == "dataset":
+        ds = stage.dataset(d.source)
+        full = ds is not None and ds.dropped_seq > seen  # retention dropped records
+    if not full and seen >= upto:
+        return {"full": False, "changes": 0, "groups": 0, "watermark": seen}
+    folder = Folder(compiled, stage, d.name)
+    changes = 0
+    if full:
+        docs = _dataset_docs(stage, d) if d.kind == "dataset" else \
+            _collection_docs(stage, d.source)
+        for doc, pos in docs:
+            folder.add(doc, pos, load=False)
+            changes += 1
+        groups = folder.write(clear_others=True)
+    elif d.kind == "dataset":
+        for doc, pos in _dataset_docs(stage, d, after_seq=seen):
+            folder.add(doc, pos)
+            changes += 1
+        groups = folder.write()
+    else:
+        for ch in stage.changes(d.source, seen):
+            changes += 1
+            if ch.before is not None:
+                folder.retract(ch.before)
+            if ch.after is not None:
+                folder.add(ch.after, ch.after["$id"])
+        folder.recompute(_collection_docs(stage, d.source))
+        groups = folder.write()
+    if not full and not changes:
+        # the source did not change since the watermark (other commits did): committing a
+        # newer watermark would only make the next refresh commit again
+        return {"full": False, "changes": 0, "groups": 0, "watermark": seen}
+    stage.set_meta(d.name, WATERMARK, upto)
+    return {"full": full, "changes": changes, "groups": groups, "watermark": upto}
+
+
+__all__ = ["STATES_PREFIX", "Folder", "group_id", "refresh_plan", "states_collection"]

@@ -1,0 +1,191 @@
+"""``define_view``, ``MaterializedView``: defining, refreshing and watching views.
+
+A view is a read-only collection written only by its refresher, whose definition and
+watermark live in the commit log with its rows. Any process may refresh it; each refresh is
+one commit planned on the newest state, so two refreshers at once, or a crash in the middle,
+can neither double-count nor skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from parquedb.errors import ErrorCode, MVError
+from parquedb.exec.session import READONLY, DatasetSource
+from parquedb.model.entity import check_collection_name
+from parquedb.views.definition import DEFINITION, WATERMARK, Definition, make_definition
+from parquedb.views.refresh import refresh_plan, states_collection
+
+log = logging.getLogger("parquedb.views")
+
+
+def _is_dataset(db: Any, source: str) -> bool:
+    with db.session.reading() as r:
+        return r.dataset(source) is not None or "/" in source
+
+
+def define_view(db: Any, name: str, source: str, pipeline: list[dict[str, Any]], *,
+                refresh: Any = "manual", time_field: str = "timestamp") -> MaterializedView:
+    """Define (or find) the view ``name`` over ``source`` (a collection, or a dataset such as
+    ``logs/workers``). Defining it again with the same pipeline returns the same view; with
+    a different one, the view is rebuilt. The first refresh runs now."""
+    name = check_collection_name(name)
+    if not isinstance(source, str) or not source:
+        raise MVError("source must be a collection or dataset name", code=ErrorCode.MV_ERROR)
+    if source == name:
+        raise MVError("a view cannot be its own source", code=ErrorCode.MV_ERROR, view=name)
+    kind = "dataset" if _is_dataset(db, source) else "collection"
+    if kind == "collection":
+        source = check_collection_name(source)
+    definition = make_definition(name, source, kind, pipeline, refresh, time_field)
+
+    def plan(stage: Any) -> bool:
+        old = stage.meta(name, DEFINITION)
+        if old is None:
+            if any(True for _ in stage.entities(name)):
+                raise MVError(f"{name!r} is a collection with entities: a view needs its own "
+                              "name", code=ErrorCode.MV_ERROR, view=name)
+        elif old.get("digest") == definition.digest:
+            if old.get("refresh") != definition.refresh:
+                stage.set_meta(name, DEFINITION, definition.to_json())
+            return False
+        stage.set_meta(name, DEFINITION, definition.to_json())
+        stage.set_meta(name, READONLY, "view")  # the API refuses writes to it
+        stage.set_meta(name, WATERMARK, None)  # a changed definition rebuilds
+        return True
+
+    db.session.transact(plan, info={"op": "define_view", "view": name})
+    view = MaterializedView(db, definition)
+    view.refresh()
+    view._apply_policy()
+    return view
+
+
+def get_view(db: Any, name: str) -> MaterializedView:
+    """The view ``name`` as stored (``MVError`` if there is none)."""
+    with db.session.reading() as r:
+        raw = r.meta(name, DEFINITION)
+    if raw is None:
+        raise MVError(f"there is no view {name!r}", code=ErrorCode.MV_ERROR, view=name)
+    return MaterializedView(db, Definition.from_json(raw))
+
+
+def list_views(db: Any) -> list[str]:
+    """The names of every view of the store."""
+    with db.session.reading() as r:
+        return r.scopes_with(DEFINITION)
+
+
+def drop_view(db: Any, name: str) -> None:
+    """Remove a view: its rows, its partial states and its definition (one commit)."""
+    view = get_view(db, name)
+    view.stop()
+
+    def plan(stage: Any) -> None:
+        for coll in (name, states_collection(name)):
+            for e in list(stage.entities(coll)):
+                stage.remove(coll, e["$id"].split("/", 1)[1])
+        stage.set_meta(name, DEFINITION, None)
+        stage.set_meta(name, READONLY, None)
+        stage.set_meta(name, WATERMARK, None)
+
+    db.session.transact(plan, info={"op": "drop_view", "view": name})
+
+
+class MaterializedView:
+    """A handle on one view; its rows are read as ``db[name]`` (``find``, ``aggregate``,
+    ``db.sql()``)."""
+
+    def __init__(self, db: Any, definition: Definition) -> None:
+        self.db = db
+        self.definition = definition
+        self.name = definition.name
+        self._unsubscribe: Any = None
+        self._timer: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"MaterializedView({self.name!r} over {self.definition.source!r})"
+
+    @property
+    def collection(self) -> Any:
+        return self.db.collection(self.name)
+
+    def refresh(self, *, full: bool = False) -> dict[str, Any]:
+        """Fold in what changed in the source since the last refresh (everything, with
+        ``full=True``; both give the same rows). Returns ``{"full", "changes", "groups",
+        "watermark"}``."""
+        d = self.definition
+
+        def plan(stage: Any) -> dict[str, Any]:
+            stored = stage.meta(d.name, DEFINITION)
+            if stored is None or stored.get("digest") != d.digest:
+                raise MVError(f"view {d.name!r} was dropped or redefined meanwhile",
+                              code=ErrorCode.MV_ERROR, view=d.name)
+            return refresh_plan(stage, d, full=full)
+
+        result: dict[str, Any] = self.db.session.transact(
+            plan, info={"op": "refresh", "view": d.name})
+        return result
+
+    def staleness(self) -> dict[str, Any]:
+        """How far behind its source the view is: ``{"commits", "rows", "seconds"}`` (source
+        commits and changed rows or new records not yet folded in, and the age of the oldest)."""
+        d = self.definition
+        with self.db.session.reading() as r:
+            seen = r.meta(d.name, WATERMARK)
+            if seen is None:
+                seen = 0
+            if d.kind == "dataset":
+                files = r.dataset_files(DatasetSource(d.source, after_seq=seen))
+                commits = len({f.seq for f in files})
+                rows = sum(f.rows for f in files)
+                oldest = min((f.ts for f in files), default=None)
+            else:
+                seqs: set[int] = set()
+                rows, oldest = 0, None
+                for ch in r.changes(d.source, seen):
+                    seqs.add(ch.seq)
+                    rows += 1
+                    oldest = ch.ts if oldest is None else min(oldest, ch.ts)
+                commits = len(seqs)
+        seconds = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1e6)
+        return {"commits": commits, "rows": rows, "seconds": round(seconds, 3)}
+
+    # -- refresh policies ----------------------------------------------------------------
+    def _apply_policy(self) -> None:
+        policy = self.definition.refresh
+        if policy == "on_write":
+            self._unsubscribe = self.db.session.subscribe(self._on_commit)
+        elif isinstance(policy, dict):
+            self._stop.clear()
+            self._timer = threading.Thread(target=self._every, args=(policy["every"],),
+                                           name=f"parquedb-view-{self.name}", daemon=True)
+            self._timer.start()
+
+    def _on_commit(self, scopes: set[str]) -> None:
+        if self.definition.source in scopes:
+            self.refresh()
+
+    def _every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.refresh()
+            except Exception as e:  # the next tick tries again
+                log.warning("scheduled refresh of view %s failed: %s", self.name, e)
+
+    def stop(self) -> None:
+        """Stop refreshing on writes or on a timer (the view and its rows stay)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            self._stop.set()
+            timer.join()
+
+
+__all__ = ["MaterializedView", "define_view", "drop_view", "get_view", "list_views"]
