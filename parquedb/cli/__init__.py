@@ -4,6 +4,7 @@
     parquedb sql ./parquedb-data "SELECT status, count(*) FROM posts GROUP BY 1"
     parquedb compact ./parquedb-data [--collection posts]
     parquedb vacuum ./parquedb-data [--retain-hours 168] [--force]
+    wrangler tail my-worker --format json | parquedb tail-ingest ./parquedb-data
 """
 
 from __future__ import annotations
@@ -52,6 +53,26 @@ def _vacuum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tail_ingest(args: argparse.Namespace) -> int:
+    from parquedb.streaming import WorkerLogsMV
+    from parquedb.streaming.ingest import check_batch, ingest_stream, open_input
+    from parquedb.support.progress import progress_printer
+
+    batch = check_batch(args.batch)
+    results = []
+    with connect(args.uri) as db:
+        logs = WorkerLogsMV(db, args.dataset, flush_threshold=10 * batch + 1,
+                            max_buffered=max(100_000, 20 * batch))
+        show = progress_printer(None if not args.quiet else False)
+        for path in args.files or ["-"]:
+            name = args.name if path == "-" else path
+            with open_input(path) as stream:
+                results.append(ingest_stream(logs, iter(stream), name, batch_lines=batch,
+                                             progress=show))
+    _print_json(results if len(results) > 1 else results[0])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parquedb", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retain-hours", type=float, default=24 * 7)
     p.add_argument("--force", action="store_true", help="allow a window under one hour")
     p.set_defaults(run=_vacuum)
+    p = sub.add_parser("tail-ingest", help="Workers tail events (NDJSON: wrangler tail --format "
+                       "json, Logpush) into a dataset; resumes where a killed run stopped")
+    p.add_argument("uri")
+    p.add_argument("files", nargs="*", help="NDJSON files, gzip or not (default: stdin)")
+    p.add_argument("--dataset", default="logs/workers")
+    p.add_argument("--batch", type=int, default=5000, help="lines per commit")
+    p.add_argument("--name", default="stdin", help="the input's name for its resume offset")
+    p.add_argument("--quiet", action="store_true", help="no progress on the terminal")
+    p.set_defaults(run=_tail_ingest)
     return parser
 
 

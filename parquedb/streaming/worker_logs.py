@@ -117,18 +117,19 @@ class WorkerLogsMV:
             return self._buffer.rows
 
     # -- flushing ------------------------------------------------------------------------
-    def flush(self) -> int:
+    def flush(self, *, meta: dict[str, Any] | None = None) -> int:
         """Append every buffered record to the dataset; durable when this returns. Returns the
-        records written (duplicates of stored ones are not written twice)."""
+        records written (duplicates of stored ones are not written twice). ``meta`` is set on
+        the dataset's scope in the same commit (the input offset of ``tail-ingest``)."""
         with self._flush_lock:
             with self._lock:
                 batch, self._buffer = self._buffer, TailColumns()
-            if not batch.rows:
+            if not batch.rows and not meta:
                 return 0
             try:
                 table = batch.to_table()
                 result = self.db.session.append(self.dataset, table, time_column="timestamp",
-                                                key="id")
+                                                key="id", meta=meta)
             except BaseException as e:
                 with self._lock:  # keep them, in order, ahead of what arrived meanwhile
                     batch.extend(self._buffer)

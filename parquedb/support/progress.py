@@ -22,9 +22,11 @@ def progress_printer(enabled: bool | None = None) -> Progress | None:
         if done < total and now - last[0] < 0.2:
             return
         last[0] = now
-        pct = f"{100 * done / total:5.1f}%" if total else ""
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r{label}: {done:,}/{total:,} {pct}{end}")
+        end = "\n" if total and done >= total else ""
+        if total:
+            sys.stderr.write(f"\r{label}: {done:,}/{total:,} {100 * done / total:5.1f}%{end}")
+        else:  # an open-ended stream: a running count
+            sys.stderr.write(f"\r{label}: {done:,}")
         sys.stderr.flush()
 
     return show
