@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from parquedb.collection import Collection
 from parquedb.engine import open_table
 from parquedb.engine.compaction import compact_collection
+from parquedb.engine.datasets import sql_name
 from parquedb.engine.vacuum import vacuum_table
 from parquedb.errors import (
     ConfigurationError,
@@ -22,7 +23,7 @@ from parquedb.errors import (
     StorageError,
     ValidationError,
 )
-from parquedb.exec.session import AutoCommit, TransactionSession
+from parquedb.exec.session import READONLY, AutoCommit, TransactionSession
 from parquedb.model.entity import check_collection_name
 from parquedb.observability import HookRegistry
 from parquedb.storage import Storage, open_storage
@@ -106,11 +107,22 @@ class Database:
             raise AttributeError(name)
         return self.collection(name)
 
-    def list_collections(self) -> list[str]:
-        """Collections holding at least one entity (soft-deleted ones count)."""
-        def go() -> list[str]:
+    def list_collections(self, *, detail: bool = False) -> list[Any]:
+        """Collections holding at least one entity (soft-deleted ones count). With
+        ``detail=True``: ``[{"name", "kind"}]`` where ``kind`` is ``"collection"``, ``"view"``
+        (a materialized view: read-only) or ``"dataset"`` (an append-only dataset; its
+        ``db.sql()`` view is named ``"sql"``)."""
+        def go() -> list[Any]:
             with self._session.reading() as r:
-                return r.snapshot.live_collections()
+                names = r.snapshot.live_collections()
+                if not detail:
+                    return names
+                out: list[dict[str, Any]] = [
+                    {"name": n, "kind": r.meta(n, READONLY) or "collection"} for n in names]
+                out += [{"name": d, "kind": "dataset", "sql": sql_name(d)}
+                        for d in sorted(r.snapshot.state.datasets)
+                        if r.snapshot.state.datasets[d].files]
+                return out
         return self._run("query", "list_collections", None, go)
 
     # -- SQL -------------------------------------------------------------------------------

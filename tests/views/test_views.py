@@ -260,3 +260,14 @@ def test_incremental_always_equals_full_rebuild(tmp_path_factory: Any,
         assert rows(db, "stats") == incremental
     finally:
         db.close()
+
+
+def test_list_collections_marks_views_and_datasets(db: Any) -> None:
+    db.posts.create({"status": "a", "views": 1})
+    define_view(db, "stats", "posts", [{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+    db.session.append("logs/w", pa.table({"timestamp": pa.array(
+        [datetime(2026, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))}))
+    assert db.list_collections() == ["posts", "stats"]  # the internal states stay hidden
+    assert db.list_collections(detail=True) == [
+        {"name": "posts", "kind": "collection"}, {"name": "stats", "kind": "view"},
+        {"name": "logs/w", "kind": "dataset", "sql": "logs_w"}]
