@@ -192,28 +192,62 @@ def write_file(storage: Any, dataset: str, part: str, table: pa.Table, *,
 
 # -- idempotent appends ------------------------------------------------------------------------
 class KeyCache:
-    """The key column of dataset files, kept by file (files never change), bounded by bytes."""
+    """The key column of dataset files' row groups, kept per row group (files never change),
+    bounded by bytes.
+
+    A retried record has its original time, so only the row groups whose time range (from
+    the Parquet statistics) covers the new records' times are read: the check of an append
+    costs what the overlapping part of its partition holds, not the whole partition."""
 
     def __init__(self, max_bytes: int = 32 << 20) -> None:
         self.max_bytes = max_bytes
-        self._arrays: OrderedDict[str, pa.Array] = OrderedDict()
+        self._arrays: OrderedDict[tuple[str, int], pa.Array] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def keys_of(self, files: Any, key: str, column: str) -> pa.Array:
-        with self._lock:
-            arr = self._arrays.get(key)
-            if arr is not None:
-                self._arrays.move_to_end(key)
-                return arr
-        arr = files.read_columns(key, [column]).column(0).combine_chunks()
-        with self._lock:
-            self._arrays[key] = arr
-            self._bytes += arr.nbytes
-            while self._bytes > self.max_bytes and len(self._arrays) > 1:
-                _, old = self._arrays.popitem(last=False)
-                self._bytes -= old.nbytes
-        return arr
+    def keys_in(self, files: Any, key: str, column: str, time_column: str, lo: int,
+                hi: int) -> list[pa.Array]:
+        """The ``column`` values of ``key``'s row groups whose ``time_column`` range meets
+        ``[lo, hi]`` (µs)."""
+        pf = files.parquet_file(key)
+        md = pf.metadata
+        names = pf.schema_arrow.names
+        if column not in names:
+            return []
+        t_index = names.index(time_column) if time_column in names else None
+        out = []
+        for g in range(md.num_row_groups):
+            if t_index is not None and not _may_overlap(md.row_group(g).column(t_index), lo, hi):
+                continue
+            with self._lock:
+                arr = self._arrays.get((key, g))
+                if arr is not None:
+                    self._arrays.move_to_end((key, g))
+            if arr is None:
+                arr = pf.read_row_group(g, columns=[column]).column(0).combine_chunks()
+                with self._lock:
+                    self._arrays[(key, g)] = arr
+                    self._bytes += arr.nbytes
+                    while self._bytes > self.max_bytes and len(self._arrays) > 1:
+                        _, old = self._arrays.popitem(last=False)
+                        self._bytes -= old.nbytes
+            out.append(arr)
+        return out
+
+
+def _may_overlap(chunk: Any, lo: int, hi: int) -> bool:
+    """Whether a timestamp column chunk's statistics allow a value in ``[lo, hi]`` µs."""
+    stats = chunk.statistics
+    if stats is None or not stats.has_min_max:
+        return True
+    return _as_micros(stats.min) <= hi and _as_micros(stats.max) >= lo
+
+
+def _as_micros(v: Any) -> int:
+    if isinstance(v, datetime):
+        aware = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+        return (aware - _EPOCH) // timedelta(microseconds=1)
+    return int(v)
 
 
 def fresh_rows(table: pa.Table, column: str, existing: list[pa.Array]) -> pa.Table:

@@ -89,11 +89,14 @@ def stage_append(table: Table, batch: WriteBatch, dataset: str, pieces: list[Any
             by_part.setdefault(f.part, []).append(f)
     written: list[DatasetFile] = []
     offered = duplicates = 0
-    for part, rows, _lo, _hi in pieces:
+    for part, rows, lo, hi in pieces:
         offered += rows.num_rows
         if key is not None:
-            existing = [table.dataset_keys.keys_of(table.files, f.key, key)
-                        for f in by_part.get(part, [])]
+            # a retried record keeps its time: only files (and row groups) whose time range
+            # meets this piece's can hold its keys
+            existing = [arr for f in by_part.get(part, []) if f.overlaps(lo, hi + 1)
+                        for arr in table.dataset_keys.keys_in(table.files, f.key, key,
+                                                              time_column, lo, hi)]
             fresh = fresh_rows(rows, key, existing)
             duplicates += rows.num_rows - fresh.num_rows
             rows = fresh
