@@ -235,6 +235,13 @@ class KeyCache:
         return out
 
 
+    def forget(self, key: str) -> None:
+        """Drop a file's keys (it stopped being live)."""
+        with self._lock:
+            for k in [k for k in self._arrays if k[0] == key]:
+                self._bytes -= self._arrays.pop(k).nbytes
+
+
 def _may_overlap(chunk: Any, lo: int, hi: int) -> bool:
     """Whether a timestamp column chunk's statistics allow a value in ``[lo, hi]`` µs."""
     stats = chunk.statistics
@@ -273,19 +280,21 @@ def fresh_rows(table: pa.Table, column: str, existing: list[pa.Array]) -> pa.Tab
     return table.filter(mask)
 
 
-def stage_compact(files: Any, storage: Any, batch: Any, dataset: str, *,
-                  min_files: int = 2) -> dict[str, int]:
-    """Merge each partition of ``dataset`` holding at least ``min_files`` files into one file
-    (staged in ``batch``), keeping each record's original ``_seq``, so incremental readers
-    never count a record twice and answers never change. Streams one row group at a time:
-    memory stays bounded whatever the partition's size."""
+def stage_compact(files: Any, storage: Any, batch: Any, dataset: str, *, min_files: int = 2,
+                  small_bytes: int = 32 << 20) -> dict[str, int]:
+    """Merge the small files (under ``small_bytes``) of each partition of ``dataset`` that has
+    at least ``min_files`` of them into one file (staged in ``batch``); large files are left
+    alone, so a busy partition is never rewritten whole again and again. Each record keeps its
+    original ``_seq``: incremental readers never count a record twice and answers never
+    change. Streams one row group at a time: memory stays bounded whatever the sizes."""
     ds = batch.view.state.datasets.get(dataset)
     if ds is None:
         return {"partitions": 0, "files_removed": 0, "files_written": 0}
     partitions = 0
     removed: list[str] = []
     written: list[DatasetFile] = []
-    for part, members in sorted(ds.partitions().items()):
+    for part, in_part in sorted(ds.partitions().items()):
+        members = [f for f in in_part if f.bytes < small_bytes]
         if len(members) < min_files:
             continue
         members.sort(key=lambda f: (f.lo, f.key))

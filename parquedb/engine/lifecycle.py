@@ -55,13 +55,15 @@ class Lifecycle:
     def _compact_dataset(self, name: str) -> None:
         """Merge a dataset's partitions once one holds more than ``compact_small_files``
         files (appends from a steady stream add a few files per partition each flush)."""
-        table, limit = self.table, self.table.settings.compact_small_files
+        table, s = self.table, self.table.settings
+        limit, small = s.compact_small_files, s.small_file_bytes
         ds = table.snapshot.state.datasets.get(name)
-        if ds is None or all(len(v) <= limit for v in ds.partitions().values()):
+        if ds is None or all(sum(1 for f in v if f.bytes < small) <= limit
+                             for v in ds.partitions().values()):
             return
         try:
             table.commit(lambda snap, b: stage_compact(table.files, table.storage, b, name,
-                                                       min_files=limit + 1),
+                                                       min_files=limit + 1, small_bytes=small),
                          info={"op": "compact", "dataset": name})
         except Exception:  # the append itself is committed: never fail it here
             log.warning("automatic compaction of dataset %s failed", name, exc_info=True)

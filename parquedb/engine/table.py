@@ -238,6 +238,10 @@ class Table:
         touched = snap.state.apply(commit)
         colls: set[str] = set()
         for a in commit.actions:
+            if a["a"] == "ds_remove":  # a file that is no longer live is not read again here
+                for key in a["keys"]:
+                    self.files.forget(key)
+                    self.dataset_keys.forget(key)
             c = a.get("c")
             if c is None or a["a"] == "meta":  # datasets and metadata: no id index
                 continue
