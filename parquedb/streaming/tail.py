@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parquedb.errors import ErrorCode, ValidationError
+from parquedb.support.gcpause import gc_paused
 
 REDACTED = "[REDACTED]"
 KNOWN_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededMemory", "scriptNotFound",
@@ -73,11 +74,6 @@ RECORD_FIELDS = ("id", "timestamp", "position", "level", "message", "isException
                  "exceptionName", "stack")
 
 
-_ITEM_STRUCT = pa.struct([(n, ARROW_TYPES[FIELDS[n]]) for n in ITEM_FIELDS])
-_RECORD_STRUCT = pa.struct([*((n, ARROW_TYPES[FIELDS[n]]) for n in RECORD_FIELDS),
-                            ("item", pa.int32())])
-
-
 class TailColumns:
     """Parsed records: the fields every record of an item shares, once per item (``items``:
     one tuple per item, in :data:`ITEM_FIELDS` order), and each record's own fields
@@ -113,14 +109,22 @@ class TailColumns:
         del self.items[items:]
 
     def to_table(self) -> pa.Table:
-        """The records as one Arrow table with the columns of :data:`FIELDS`. The tuples are
-        converted as struct arrays (in C, creating no Python objects); ``raw`` is kept on the
-        first record of each item only (one copy of each TraceItem is enough)."""
+        """The records as one Arrow table with the columns of :data:`FIELDS`: the tuples are
+        transposed with ``zip`` and each column converted once, with the garbage collector
+        paused (nothing there is garbage, and a collection would walk every tuple); the item
+        fields are expanded with one ``take``, and ``raw`` is kept on the first record of each
+        item only (one copy of each TraceItem is enough)."""
         if not self.records:
             return SCHEMA.empty_table()
-        items = pa.array(self.items, type=_ITEM_STRUCT).flatten()
-        recs = pa.array(self.records, type=_RECORD_STRUCT).flatten()
-        take = recs[-1]
+        with gc_paused():  # conversions allocate as they go: a collection would walk every tuple
+            item_cols = list(zip(*self.items, strict=True))
+            rec_cols = list(zip(*self.records, strict=True))
+            items = [pa.array(col, ARROW_TYPES[FIELDS[n]]) if n != "raw" else
+                     pa.array(col, pa.binary()).cast(pa.string())  # bytes: no re-encoding
+                     for n, col in zip(ITEM_FIELDS, item_cols, strict=True)]
+            recs = [pa.array(col, ARROW_TYPES[FIELDS[n]])
+                    for n, col in zip(RECORD_FIELDS, rec_cols, strict=False)]
+        take = pa.array(rec_cols[-1], pa.int32())
         by_name = dict(zip(RECORD_FIELDS, recs, strict=False))
         by_name.update((n, col.take(take)) for n, col in zip(ITEM_FIELDS, items, strict=True)
                        if n != "raw")
@@ -316,7 +320,7 @@ def _append_item(original: Any, out: TailColumns) -> None:
         country, _str(ray), _number(get("cpuTime"), "cpuTime"),
         _number(get("wallTime"), "wallTime"), fetches, _str(event.get("cron")),
         _str(event.get("queue")), None if truncated is None else bool(truncated),
-        _str(get("dispatchNamespace")), raw.decode(),
+        _str(get("dispatchNamespace")), raw,  # orjson's UTF-8 bytes: converted at flush
     ))
 
     records = out.records
