@@ -151,20 +151,26 @@ class Database:
 
     # -- maintenance ---------------------------------------------------------------------
     def compact(self, name: str | None = None, *, progress: bool | None = None) -> dict[str, Any]:
-        """Merge inlined rows and small files into large sorted files (answers never change)."""
+        """Merge inlined rows and small files into large sorted files, and the small files of
+        each dataset partition (answers never change). ``name``: one collection or dataset."""
         from parquedb.support.progress import progress_printer
 
         def go() -> dict[str, Any]:
-            names = [check_collection_name(name)] if name is not None else None
             with self._table.lock:
                 self._table.refresh(force=True)
-                if names is None:
-                    names = sorted(self._table.snapshot.state.collections)
+                state = self._table.snapshot.state
+                if name is None:
+                    names, datasets = sorted(state.collections), sorted(state.datasets)
+                elif isinstance(name, str) and name in state.datasets:
+                    names, datasets = [], [name]
+                else:
+                    names, datasets = [check_collection_name(name)], []
             show = progress_printer(progress)
             stats = [compact_collection(self._table, n, full=True, progress=show) for n in names]
-            return {"collections": stats,
-                    "files_written": sum(s.get("files_written", 0) for s in stats),
-                    "files_removed": sum(s.get("files_removed", 0) for s in stats)}
+            ds_stats = [{"dataset": d, **self._session.compact_dataset(d)} for d in datasets]
+            return {"collections": stats, "datasets": ds_stats,
+                    "files_written": sum(s.get("files_written", 0) for s in stats + ds_stats),
+                    "files_removed": sum(s.get("files_removed", 0) for s in stats + ds_stats)}
         return self._run("mutation", "compact", name, go)
 
     def vacuum(self, retain: timedelta = timedelta(days=7), *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -55,11 +56,14 @@ def _vacuum(args: argparse.Namespace) -> int:
 
 def _tail_ingest(args: argparse.Namespace) -> int:
     from parquedb.streaming import WorkerLogsMV
-    from parquedb.streaming.ingest import check_batch, ingest_stream, open_input
+    from parquedb.streaming.ingest import Interruptible, check_batch, ingest_stream, open_input
     from parquedb.support.progress import progress_printer
 
     batch = check_batch(args.batch)
     results = []
+    current: list[Interruptible] = []
+    # SIGTERM ends the run as the input's end would: what was read is committed first
+    signal.signal(signal.SIGTERM, lambda *_: current[-1].stop() if current else sys.exit(143))
     with connect(args.uri) as db:
         logs = WorkerLogsMV(db, args.dataset, flush_threshold=10 * batch + 1,
                             max_buffered=max(100_000, 20 * batch))
@@ -67,10 +71,13 @@ def _tail_ingest(args: argparse.Namespace) -> int:
         for path in args.files or ["-"]:
             name = args.name if path == "-" else path
             with open_input(path) as stream:
-                results.append(ingest_stream(logs, iter(stream), name, batch_lines=batch,
-                                             progress=show))
+                current.append(Interruptible(iter(stream)))
+                results.append(ingest_stream(logs, current[-1], name, batch_lines=batch,
+                                             interval=args.interval, progress=show))
+            if current[-1].stopped:
+                break
     _print_json(results if len(results) > 1 else results[0])
-    return 0
+    return 143 if current and current[-1].stopped else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", help="NDJSON files, gzip or not (default: stdin)")
     p.add_argument("--dataset", default="logs/workers")
     p.add_argument("--batch", type=int, default=5000, help="lines per commit")
-    p.add_argument("--name", default="stdin", help="the input's name for its resume offset")
+    p.add_argument("--interval", type=float, default=5.0,
+                   help="seconds between commits while lines arrive (a live stream)")
+    p.add_argument("--name", default=None,
+                   help="a name for stdin, to keep its resume offset (a replayable input)")
     p.add_argument("--quiet", action="store_true", help="no progress on the terminal")
     p.set_defaults(run=_tail_ingest)
     return parser

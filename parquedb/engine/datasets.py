@@ -86,14 +86,19 @@ class DatasetFile:
     hi: int       # the latest
     seq: int = 0  # the commit that added the file
     ts: int = 0
+    merged: bool = False  # written by compaction: its records were appended by earlier commits
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "rows": self.rows, "bytes": self.bytes, "part": self.part,
-                "lo": self.lo, "hi": self.hi}
+        out = {"key": self.key, "rows": self.rows, "bytes": self.bytes, "part": self.part,
+               "lo": self.lo, "hi": self.hi}
+        if self.merged:
+            out["merged"] = True
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any], seq: int, ts: int) -> DatasetFile:
-        return cls(d["key"], d["rows"], d["bytes"], d["part"], d["lo"], d["hi"], seq, ts)
+        return cls(d["key"], d["rows"], d["bytes"], d["part"], d["lo"], d["hi"], seq, ts,
+                   bool(d.get("merged", False)))
 
     def overlaps(self, start: int | None, end: int | None) -> bool:
         """Whether records in ``[start, end)`` may be in this file."""
@@ -335,7 +340,7 @@ def _merge(files: Any, storage: Any, dataset: str, part: str,
         except FileNotFoundError:
             pass
     return DatasetFile(key, rows, nbytes, part, min(f.lo for f in members),
-                       max(f.hi for f in members))
+                       max(f.hi for f in members), merged=True)
 
 
 def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:

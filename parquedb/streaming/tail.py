@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -62,7 +62,8 @@ SCHEMA = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in FIELDS.items()])
 
 _SECRET_NAME = re.compile(
     r"(?i)(^authorization$|^proxy-authorization$|^cookie$|^set-cookie$|token|secret|"
-    r"passw|pwd|api[-_]?key|^key$|[-_]key$|session|signature|credential|^auth$|^sig$)")
+    r"passw|passphrase|pwd|api[-_]?key|^key$|[-_]key$|session|signature|credential|^auth$|"
+    r"^sig$|jwt|assertion|^code$|^otp$)")
 _ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -156,11 +157,57 @@ def parse_event(event: Any, into: TailColumns) -> int:
 
 
 def parse_ndjson_line(line: bytes | str) -> Any:
-    """One line of NDJSON (``wrangler tail --format json``, Logpush) → its JSON value."""
+    """One line of NDJSON (a Logpush file) → its JSON value."""
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError as e:
         raise _invalid(f"not JSON: {e}") from e
+
+
+#: a value longer than this (bytes) without parsing is given up: the stream resynchronises
+MAX_VALUE_BYTES = 16 << 20
+
+
+def json_values(lines: Iterable[bytes]) -> Iterator[tuple[int, Any]]:
+    """``(lines consumed so far, value or ValidationError)`` for each JSON value of a stream
+    of lines: one value per line (NDJSON: Logpush), or values spread over several lines
+    (``wrangler tail --format json`` prints each message indented, its last line a ``}`` at
+    the start of a line). A value that cannot be read is reported as a ``ValidationError``
+    and reading goes on with the next value."""
+    pending: list[bytes] = []
+    size = 0
+    n = 0
+    for line in lines:
+        n += 1
+        if pending and line[:1] in (b"{", b"["):  # a new value starts: the last one was bad
+            yield n - 1, _invalid(f"no JSON value in {len(pending)} lines")
+            pending, size = [], 0
+        if not pending:
+            if not line.strip():
+                continue
+            try:
+                yield n, orjson.loads(line)
+                continue
+            except orjson.JSONDecodeError:
+                if not line.lstrip().startswith((b"{", b"[")):
+                    yield n, _invalid(f"not JSON: {line[:80]!r}")
+                    continue
+        pending.append(line)
+        size += len(line)
+        if not line.rstrip().endswith((b"}", b"]")):
+            continue
+        try:
+            value = orjson.loads(b"".join(pending))
+        except orjson.JSONDecodeError:
+            # an inner object closed (indented), or the value's last line (at column 0)
+            if line[:1] not in (b"}", b"]") and size <= MAX_VALUE_BYTES:
+                continue
+            yield n, _invalid(f"no JSON value in {len(pending)} lines ({size} bytes)")
+        else:
+            yield n, value
+        pending, size = [], 0
+    if pending:
+        yield n, _invalid(f"the input ends inside a JSON value ({len(pending)} lines)")
 
 
 def trace_items(event: Any) -> Iterator[dict[str, Any]]:
@@ -510,4 +557,4 @@ def _invalid(message: str) -> ValidationError:
 
 
 __all__ = ["FIELDS", "KNOWN_OUTCOMES", "LEVELS", "REDACTED", "TailColumns", "is_secret_name",
-           "parse_event", "parse_ndjson_line", "redact_url", "trace_items"]
+           "json_values", "parse_event", "parse_ndjson_line", "redact_url", "trace_items"]

@@ -27,7 +27,7 @@ import pyarrow as pa
 from parquedb.errors import ErrorCode, ParqueDBError, ValidationError
 from parquedb.exec.session import DatasetSource
 from parquedb.streaming.results import micros_of, result_rows
-from parquedb.streaming.tail import TailColumns, parse_event, parse_ndjson_line
+from parquedb.streaming.tail import TailColumns, json_values, parse_event
 
 log = logging.getLogger("parquedb.streaming")
 
@@ -81,14 +81,18 @@ class WorkerLogsMV:
         return n
 
     def ingest_ndjson(self, lines: Iterable[bytes | str]) -> int:
-        """Buffer every line of NDJSON (``wrangler tail --format json`` output, a Logpush
-        file); malformed lines are counted and skipped. Returns the records added."""
+        """Buffer every JSON value of ``lines``: NDJSON (a Logpush file) or indented values
+        (``wrangler tail --format json``). Values that are not JSON or not tail events are
+        counted in ``stats()["rejected"]`` and skipped. Returns the records added."""
         total = 0
-        for line in lines:
-            if not line or not line.strip():
+        encoded = (line.encode() if isinstance(line, str) else line for line in lines)
+        for _, value in json_values(encoded):
+            if isinstance(value, ValidationError):
+                with self._lock:
+                    self._stats["rejected"] += 1
                 continue
             try:
-                total += self.ingest_tail_event(parse_ndjson_line(line))
+                total += self.ingest_tail_event(value)
             except ValidationError:
                 pass  # counted as rejected
         return total
@@ -235,8 +239,9 @@ class WorkerLogsMV:
 
     def rollup(self, granularity: str = "hour", start: datetime | None = None,
                end: datetime | None = None, *, script: str | None = None) -> list[dict[str, Any]]:
-        """Per script and ``minute`` or ``hour``: requests (invocations), errors, error rate,
-        exceptions (and by name), HTTP status classes, cpuTime/wallTime p50/p95/p99 (ms)."""
+        """Per script and ``minute``, ``hour`` or ``day``: requests (invocations), errors,
+        error rate, exceptions (and by name), HTTP status classes, cpuTime/wallTime
+        p50/p95/p99 (ms)."""
         if granularity not in ("minute", "hour", "day"):
             raise ValidationError('granularity must be "minute", "hour" or "day"',
                                   code=ErrorCode.INVALID_INPUT)

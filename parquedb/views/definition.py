@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from parquedb.errors import ErrorCode, MVError, QueryError
+from parquedb.model.entity import RESERVED_FIELDS
 from parquedb.model.values import decode_doc, encode_doc
 from parquedb.query import compile_filter
 from parquedb.query.aggregate.expressions import Expr, compile_expr
@@ -90,6 +91,10 @@ def compile_definition(pipeline: Any) -> Compiled:
     spec = stages[0]["$group"]
     if not isinstance(spec, dict) or "_id" not in spec:
         raise _mv_error("$group needs an '_id' (None groups everything together)")
+    taken = [k for k in spec if k in RESERVED_FIELDS or k == "name"]
+    if taken:
+        raise _mv_error(f"output field {taken[0]!r} is a field every row of the view already "
+                        "has (an entity's system field): name it otherwise", field=taken[0])
     try:
         match = compile_filter(flt)
         key = compile_expr(spec["_id"])

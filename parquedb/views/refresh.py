@@ -28,9 +28,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from parquedb.errors import ErrorCode, MVError, QueryError, ValidationError
 from parquedb.exec.session import DatasetSource, Stage
 from parquedb.model.bson import bson_key
 from parquedb.model.paths import MISSING
+from parquedb.query.aggregate.values import Bad
 from parquedb.views.definition import WATERMARK, Compiled, Definition
 
 STATES_PREFIX = "_mv_"
@@ -183,7 +185,16 @@ def _dataset_docs(stage: Stage, d: Definition,
 
 
 def refresh_plan(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
-    """Bring the view up to the state ``stage`` runs on; returns what it did."""
+    """Bring the view up to the state ``stage`` runs on; returns what it did. A source value
+    the pipeline cannot evaluate is an ``MVError`` naming the view (nothing is committed)."""
+    try:
+        return _refresh(stage, d, full=full)
+    except (Bad, QueryError, ValidationError) as e:
+        raise MVError(f"view {d.name!r} cannot be refreshed: {e}", code=ErrorCode.MV_ERROR,
+                      view=d.name, cause=e) from e
+
+
+def _refresh(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
     compiled = d.compiled()
     seen = stage.meta(d.name, WATERMARK)
     upto = stage.seq

@@ -21,6 +21,10 @@ from parquedb.views.refresh import refresh_plan, states_collection
 
 log = logging.getLogger("parquedb.views")
 
+#: the handles refreshing on writes or on a timer in this process, by (database, view), so
+#: that dropping a view stops them all
+_ACTIVE: dict[tuple[int, str], list[MaterializedView]] = {}
+
 
 def _is_dataset(db: Any, source: str) -> bool:
     with db.session.reading() as r:
@@ -54,12 +58,15 @@ def define_view(db: Any, name: str, source: str, pipeline: list[dict[str, Any]],
             return False
         stage.set_meta(name, DEFINITION, definition.to_json())
         stage.set_meta(name, READONLY, "view")  # the API refuses writes to it
-        stage.set_meta(name, WATERMARK, None)  # a changed definition rebuilds
+        stage.set_meta(name, WATERMARK, None)
+        # the first build commits with the definition: a pipeline that fails on the source
+        # leaves no view behind
+        refresh_plan(stage, definition, full=True)
         return True
 
     db.session.transact(plan, info={"op": "define_view", "view": name})
     view = MaterializedView(db, definition)
-    view.refresh()
+    view.refresh()  # the same definition as before: catch up (a no-op when just built)
     view._apply_policy()
     return view
 
@@ -80,9 +87,11 @@ def list_views(db: Any) -> list[str]:
 
 
 def drop_view(db: Any, name: str) -> None:
-    """Remove a view: its rows, its partial states and its definition (one commit)."""
-    view = get_view(db, name)
-    view.stop()
+    """Remove a view: its rows, its partial states and its definition (one commit); refreshing
+    on writes or on a timer stops in this process."""
+    get_view(db, name)  # MVError when there is none
+    for view in list(_ACTIVE.get((id(db), name), ())):
+        view.stop()
 
     def plan(stage: Any) -> None:
         for coll in (name, states_collection(name)):
@@ -140,10 +149,15 @@ class MaterializedView:
             if seen is None:
                 seen = 0
             if d.kind == "dataset":
-                files = r.dataset_files(DatasetSource(d.source, after_seq=seen))
-                commits = len({f.seq for f in files})
-                rows = sum(f.rows for f in files)
-                oldest = min((f.ts for f in files), default=None)
+                new = DatasetSource(d.source, after_seq=seen)
+                files = r.dataset_files(new)
+                appended = [f for f in files if not f.merged]
+                commits = len({f.seq for f in appended})
+                rows = sum(f.rows for f in appended)
+                if len(appended) < len(files):  # merged files hold old records too: count
+                    got = r.query("SELECT count(*) AS n FROM src", datasets={"src": new})
+                    rows = int(got.column("n")[0].as_py()) if got.num_rows else 0
+                oldest = min((f.ts for f in appended), default=None)
             else:
                 seqs: set[int] = set()
                 rows, oldest = 0, None
@@ -158,6 +172,8 @@ class MaterializedView:
     # -- refresh policies ----------------------------------------------------------------
     def _apply_policy(self) -> None:
         policy = self.definition.refresh
+        if policy != "manual":
+            _ACTIVE.setdefault((id(self.db), self.name), []).append(self)
         if policy == "on_write":
             self._unsubscribe = self.db.session.subscribe(self._on_commit)
         elif isinstance(policy, dict):
@@ -179,6 +195,11 @@ class MaterializedView:
 
     def stop(self) -> None:
         """Stop refreshing on writes or on a timer (the view and its rows stay)."""
+        active = _ACTIVE.get((id(self.db), self.name))
+        if active is not None and self in active:
+            active.remove(self)
+            if not active:
+                del _ACTIVE[(id(self.db), self.name)]
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -244,3 +244,15 @@ def test_racing_appenders_store_each_record_once(local_store: Any) -> None:
     assert not errors
     got = dbs[0].sql("SELECT count(*) AS n, count(DISTINCT id) AS d FROM logs_workers")
     assert got.to_pylist() == [{"n": 68, "d": 68}]
+
+
+def test_db_compact_merges_dataset_partitions_too(local_store: Any) -> None:
+    db = local_store.open()
+    for i in range(4):
+        db.session.append("logs/workers", records(range(i * 3, i * 3 + 3),
+                                                  every=timedelta(seconds=1)))
+    before = db.sql("SELECT * FROM logs_workers ORDER BY id").to_pylist()
+    stats = db.compact()
+    assert stats["datasets"][0]["files_removed"] == 4
+    assert db.compact("logs/workers")["files_removed"] == 0  # one file left: nothing to do
+    assert db.sql("SELECT * FROM logs_workers ORDER BY id").to_pylist() == before

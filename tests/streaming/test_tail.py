@@ -160,20 +160,23 @@ def test_logpush_records() -> None:
 
 def test_secrets_are_redacted_everywhere() -> None:
     item = fetch_item(event={
-        "request": {"url": "https://e.com/cb?token=t0k3n&code=ok&Password=pw&x#frag",
+        "request": {"url": "https://e.com/cb?token=t0k3n&page=ok&Password=pw&code=c0d3&x#frag",
                     "method": "POST",
                     "headers": {"Authorization": "Bearer sekret", "Cookie": "sid=abc",
-                                "X-API-Key": "k3y", "x-session-id": "s3ssv4l", "Accept": "*/*"}},
+                                "X-API-Key": "k3y", "x-session-id": "s3ssv4l", "Accept": "*/*",
+                                "cf-access-jwt-assertion": "eyJ.j.w"}},
         "response": {"status": 302, "headers": {"Set-Cookie": "sid=new"}}})
     (r,) = records(item)
     assert r["httpUrl"] == \
-        f"https://e.com/cb?token={REDACTED}&code=ok&Password={REDACTED}&x#frag"
+        f"https://e.com/cb?token={REDACTED}&page=ok&Password={REDACTED}&code={REDACTED}&x#frag"
     raw = orjson.loads(r["raw"])
     headers = raw["event"]["request"]["headers"]
     assert headers == {"Authorization": REDACTED, "Cookie": REDACTED, "X-API-Key": REDACTED,
-                       "x-session-id": REDACTED, "Accept": "*/*"}
+                       "x-session-id": REDACTED, "Accept": "*/*",
+                       "cf-access-jwt-assertion": REDACTED}
     assert raw["event"]["response"]["headers"] == {"Set-Cookie": REDACTED}
-    for secret in ("sekret", "sid=abc", "k3y", "t0k3n", "pw&", "sid=new", "s3ssv4l"):
+    for secret in ("sekret", "sid=abc", "k3y", "t0k3n", "pw&", "sid=new", "s3ssv4l", "c0d3",
+                   "eyJ.j.w"):
         assert secret not in r["raw"] and secret not in r["httpUrl"]
     assert item["event"]["request"]["headers"]["Authorization"] == "Bearer sekret"  # untouched
     assert redact_url("https://e.com/") == "https://e.com/"

@@ -332,3 +332,52 @@ def test_dataset_views_incremental_equals_full(tmp_path_factory: Any,
         assert rows(db, "pv") == want
     finally:
         db.close()
+
+
+def test_a_view_that_cannot_be_built_leaves_nothing_behind(db: Any) -> None:
+    db.posts.create({"t": "not a date", "n": 1})
+    before = commit_seq(db)
+    for pipeline in ([{"$group": {"_id": None, "version": {"$sum": 1}}}],
+                     [{"$group": {"_id": None, "name": {"$first": "$n"}}}],
+                     [{"$group": {"_id": {"$dateTrunc": {"date": "$t", "unit": "hour"}}}}]):
+        with pytest.raises(MVError):
+            define_view(db, "v", "posts", pipeline)
+    assert commit_seq(db) == before and list_views(db) == []
+    v = define_view(db, "v", "posts", [{"$group": {"_id": "$n"}}])  # a good one is fine
+    db.posts.create({"t": "x", "n": 2})
+    assert v.refresh()["changes"] == 1
+
+
+def test_a_value_the_pipeline_cannot_evaluate_is_a_coded_error(db: Any) -> None:
+    db.posts.create({"t": datetime(2026, 1, 1, tzinfo=UTC)})
+    v = define_view(db, "v", "posts", [{"$group": {
+        "_id": {"$dateTrunc": {"date": "$t", "unit": "hour"}}, "n": {"$sum": 1}}}])
+    db.posts.create({"t": "yesterday"})
+    seq = commit_seq(db)
+    with pytest.raises(MVError) as e:
+        v.refresh()
+    assert "$dateTrunc" in str(e.value) and commit_seq(db) == seq
+
+
+def test_dropping_a_view_stops_every_handle_refreshing_it(db: Any) -> None:
+    define_view(db, "w", "posts", [{"$group": {"_id": None, "n": {"$sum": 1}}}],
+                refresh="on_write")
+    get_view(db, "w")  # another handle: refreshing is tied to the definition's
+    drop_view(db, "w")
+    db.posts.create({"a": 1})  # no view to refresh: nothing is logged, nothing fails
+    assert list_views(db) == [] and db.w.count() == 0
+
+
+def test_staleness_of_a_dataset_view_ignores_compaction(db: Any) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    table = pa.table({"timestamp": pa.array([t0 + timedelta(seconds=i) for i in range(6)],
+                                            pa.timestamp("us", tz="UTC")),
+                      "id": [f"r{i}" for i in range(6)]})
+    for k in range(3):
+        db.session.append("logs/s", table.slice(2 * k, 2))
+    v = define_view(db, "sv", "logs/s", [{"$group": {"_id": None, "n": {"$sum": 1}}}])
+    db.session.compact_dataset("logs/s")
+    assert v.staleness()["rows"] == 0
+    db.session.append("logs/s", table.slice(0, 1).set_column(
+        1, "id", pa.array(["new"])))
+    assert v.staleness()["rows"] == 1
