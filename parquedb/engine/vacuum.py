@@ -9,6 +9,7 @@ kept, so ``as_of`` works for every instant inside the window.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from parquedb.engine.datasets import is_dataset_file
@@ -57,26 +58,11 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         if state.seq and storage.get_optional(checkpoint_key(state.seq)) is None:
             table.write_checkpoint()
 
-        # -- data and event files ---------------------------------------------------------
-        for name, cs in state.collections.items():
-            live = set(cs.files) | set(cs.event_files)
-            for sub in ("data", "events"):
-                for meta in storage.list(f"{name}/{sub}"):
-                    if meta.key in live:
-                        continue
-                    removed_at = cs.removed.get(meta.key)
-                    old = removed_at < horizon if removed_at is not None else \
-                        meta.mtime < orphan_cutoff
-                    if old:
-                        storage.delete(meta.key)
-                        table.files.forget(meta.key)
-                        stats["files_deleted"] += 1
-                        stats["bytes_freed"] += meta.size
-        for name, ds in state.datasets.items():
-            for meta in storage.list(name):
-                if meta.key in ds.files or not is_dataset_file(name, meta.key):
-                    continue
-                removed_at = ds.removed.get(meta.key)
+        def sweep(metas: Iterable[Any], removed: dict[str, int]) -> None:
+            """Delete the files that stopped being live before the horizon, and the orphans
+            (never committed) older than the cutoff; ``metas`` holds no live file."""
+            for meta in metas:
+                removed_at = removed.get(meta.key)
                 old = removed_at < horizon if removed_at is not None else \
                     meta.mtime < orphan_cutoff
                 if old:
@@ -84,6 +70,16 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
                     table.files.forget(meta.key)
                     stats["files_deleted"] += 1
                     stats["bytes_freed"] += meta.size
+
+        # -- data, event and dataset files ------------------------------------------------
+        for name, cs in state.collections.items():
+            live = set(cs.files) | set(cs.event_files)
+            for sub in ("data", "events"):
+                sweep((m for m in storage.list(f"{name}/{sub}") if m.key not in live),
+                      cs.removed)
+        for name, ds in state.datasets.items():
+            sweep((m for m in storage.list(name)
+                   if m.key not in ds.files and is_dataset_file(name, m.key)), ds.removed)
         # temporaries left by a writer killed between write and publish (local folders)
         if hasattr(storage, "list_temporaries"):
             for meta in storage.list_temporaries(""):

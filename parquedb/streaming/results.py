@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,4 +32,26 @@ def result_rows(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["micros_of", "result_rows"]
+def equality_filters(pairs: Iterable[tuple[str, str | None]], limit: int | None,
+                     *, order: str = "timestamp DESC, id") -> tuple[str, str, list[Any]]:
+    """``(WHERE, ORDER BY ... LIMIT, params)`` for ``column = value`` filters (None: none) and a
+    row limit, checking what the caller passed."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    for column, value in pairs:
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValidationError(f"{column} must be a string", code=ErrorCode.INVALID_TYPE)
+        where.append(f'"{column}" = ?')
+        params.append(value)
+    tail = f"ORDER BY {order}"
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValidationError("limit must be a non-negative int",
+                                  code=ErrorCode.INVALID_INPUT)
+        tail += f" LIMIT {limit}"
+    return " AND ".join(where), tail, params
+
+
+__all__ = ["equality_filters", "micros_of", "result_rows"]

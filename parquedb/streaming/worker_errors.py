@@ -20,7 +20,7 @@ import pyarrow as pa
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.exec.session import DatasetSource
 from parquedb.streaming.classify import Classifier, Rule, fingerprint, request_fingerprint
-from parquedb.streaming.results import micros_of, result_rows
+from parquedb.streaming.results import equality_filters, micros_of, result_rows
 from parquedb.streaming.worker_logs import WorkerLogsMV
 
 WATERMARK = "watermark"
@@ -113,31 +113,17 @@ class WorkerErrorsMV:
               end: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Errors with ``start <= timestamp < end``, newest first, filtered by any of the
         classification fields."""
-        where: list[str] = ["TRUE"]
-        params: list[Any] = []
-        for column, value in (("category", category), ("severity", severity),
-                              ("scriptName", script), ("path", path),
-                              ("fingerprint", fingerprint)):
-            if value is not None:
-                if not isinstance(value, str):
-                    raise ValidationError(f"{column} must be a string",
-                                          code=ErrorCode.INVALID_TYPE)
-                where.append(f'"{column}" = ?')
-                params.append(value)
-        sql = f"SELECT * FROM errors WHERE {' AND '.join(where)} ORDER BY timestamp DESC, id"
-        if limit is not None:
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise ValidationError("limit must be a non-negative int",
-                                      code=ErrorCode.INVALID_INPUT)
-            sql += f" LIMIT {limit}"
+        where, tail, params = equality_filters(
+            (("category", category), ("severity", severity), ("scriptName", script),
+             ("path", path), ("fingerprint", fingerprint)), limit)
+        sql = f"SELECT * FROM errors WHERE {where} {tail}"
         return self._query(sql, params, start, end)
 
     def top_fingerprints(self, *, start: datetime | None = None, end: datetime | None = None,
                          script: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
         """The most frequent errors: fingerprint, count, first and last seen, and a sample."""
-        where, params = ("TRUE", []) if script is None else ('"scriptName" = ?', [script])
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ValidationError("limit must be a non-negative int", code=ErrorCode.INVALID_INPUT)
+        where, tail, params = equality_filters((("scriptName", script),), limit,
+                                               order="count DESC, last_seen DESC, fingerprint")
         sql = f"""
             SELECT fingerprint, count(*) AS count, min(timestamp) AS first_seen,
                    max(timestamp) AS last_seen, arg_max(message, timestamp) AS message,
@@ -146,8 +132,7 @@ class WorkerErrorsMV:
                    arg_max(severity, timestamp) AS severity,
                    list(DISTINCT "scriptName" ORDER BY "scriptName") AS scripts
             FROM errors WHERE {where}
-            GROUP BY fingerprint ORDER BY count DESC, last_seen DESC, fingerprint
-            LIMIT {limit}"""
+            GROUP BY fingerprint {tail}"""
         return self._query(sql, params, start, end)
 
     def _query(self, sql: str, params: list[Any], start: datetime | None,

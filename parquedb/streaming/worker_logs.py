@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from parquedb.errors import ErrorCode, ParqueDBError, ValidationError
 from parquedb.exec.session import DatasetSource
-from parquedb.streaming.results import micros_of, result_rows
+from parquedb.streaming.results import equality_filters, micros_of, result_rows
 from parquedb.streaming.tail import TailColumns, json_values, parse_event
 
 log = logging.getLogger("parquedb.streaming")
@@ -215,26 +215,14 @@ class WorkerLogsMV:
               contains: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Records with ``start <= timestamp < end``, newest first, filtered by script, level,
         outcome and ``contains`` (a substring of the message)."""
-        where: list[str] = ["TRUE"]
-        params: list[Any] = []
-        for column, value in (("scriptName", script), ("level", level), ("outcome", outcome)):
-            if value is not None:
-                if not isinstance(value, str):
-                    raise ValidationError(f"{column} must be a string",
-                                          code=ErrorCode.INVALID_TYPE)
-                where.append(f'"{column}" = ?')
-                params.append(value)
+        where, tail, params = equality_filters(
+            (("scriptName", script), ("level", level), ("outcome", outcome)), limit)
         if contains is not None:
             if not isinstance(contains, str):
                 raise ValidationError("contains must be a string", code=ErrorCode.INVALID_TYPE)
-            where.append("contains(message, ?)")
+            where += " AND contains(message, ?)"
             params.append(contains)
-        sql = f"SELECT * FROM logs WHERE {' AND '.join(where)} ORDER BY timestamp DESC, id"
-        if limit is not None:
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise ValidationError("limit must be a non-negative int",
-                                      code=ErrorCode.INVALID_INPUT)
-            sql += f" LIMIT {limit}"
+        sql = f"SELECT * FROM logs WHERE {where} {tail}"
         return result_rows(self._query(sql, params, start, end))
 
     def rollup(self, granularity: str = "hour", start: datetime | None = None,
