@@ -54,8 +54,13 @@ def records(n: int) -> int:
     return n + sum(1 for i in range(n) if i % 7 == 0)  # a log line each, plus exceptions
 
 
+def commits(store: str) -> int:
+    log = os.path.join(store, "_log")
+    return len(os.listdir(log)) if os.path.isdir(log) else 0
+
+
 def test_kill9_during_tail_ingest_then_resume(tmp_path: Path) -> None:
-    n = 30_000
+    n = 60_000
     data = tmp_path / "feed.ndjson"
     write_input(data, n)
     store = str(tmp_path / "db")
@@ -63,7 +68,11 @@ def test_kill9_during_tail_ingest_then_resume(tmp_path: Path) -> None:
     killed = 0
     for _ in range(3):
         proc = ingest(store, data)
-        time.sleep(rnd.uniform(1.0, 2.5))
+        # kill it a few commits into this run, however fast the machine is
+        target = commits(store) + rnd.randint(2, 12)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and commits(store) < target and time.monotonic() < deadline:
+            time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
