@@ -14,7 +14,7 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parquedb.database import connect
@@ -80,6 +80,45 @@ def _tail_ingest(args: argparse.Namespace) -> int:
     return 143 if current and current[-1].stopped else 0
 
 
+def _date(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _ai_costs(args: argparse.Namespace) -> int:
+    from parquedb.observability.ai import AIUsageMV, Pricing
+    from parquedb.observability.ai.reports import cost_chart_svg, cost_rows, to_csv, to_json
+    from parquedb.observability.ai.reports import to_table as text_table
+
+    with connect(args.uri) as db:
+        usage = AIUsageMV(db, args.granularity, pricing=Pricing(file=args.pricing))
+        usage.refresh()
+        summary = usage.get_summary(args.start, args.end)
+        if summary["stale_prices"]:  # the report is in the prices given, whatever came before
+            usage.refresh(reprice=True)
+            summary = usage.get_summary(args.start, args.end)
+        rows = cost_rows(usage, args.by, args.start, args.end)
+        if args.chart:
+            with open(args.chart, "w", encoding="utf-8") as f:
+                f.write(cost_chart_svg(usage.get_daily_costs(args.start, args.end)))
+    if args.json:
+        print(to_json({"rows": rows, "summary": summary}))
+    elif args.csv:
+        sys.stdout.write(to_csv(rows))
+    else:
+        sys.stdout.write(text_table(rows))
+        print(f"\ntotal {summary['cost']} USD over {summary['requests']:,} requests "
+              f"(saved by caching: {summary['saved']} USD)")
+    if summary["unpriced_models"]:
+        print("parquedb: no price for " + ", ".join(summary["unpriced_models"]) +
+              " (their requests are counted as unpriced, not as $0; add them with --pricing)",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parquedb", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a name for stdin, to keep its resume offset (a replayable input)")
     p.add_argument("--quiet", action="store_true", help="no progress on the terminal")
     p.set_defaults(run=_tail_ingest)
+    p = sub.add_parser("ai-costs", help="AI usage and cost per day, model, provider, tenant "
+                       "or app, from the requests logged in ai_logs")
+    p.add_argument("uri")
+    p.add_argument("--from", dest="start", type=_date, default=None, help="YYYY-MM-DD (UTC)")
+    p.add_argument("--to", dest="end", type=_date, default=None, help="YYYY-MM-DD, excluded")
+    p.add_argument("--by", choices=["day", "model", "provider", "tenant", "app"], default="day")
+    p.add_argument("--granularity", choices=["hour", "day"], default="day")
+    p.add_argument("--pricing", default=None, help="a JSON file of price overrides")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.add_argument("--json", action="store_true", help="strict JSON on stdout")
+    p.add_argument("--chart", default=None, help="also write daily cost by model as SVG")
+    p.set_defaults(run=_ai_costs)
     return parser
 
 

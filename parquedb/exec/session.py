@@ -33,7 +33,7 @@ from parquedb.engine.datasets import (
 )
 from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
 from parquedb.exec import datasets as _datasets
-from parquedb.exec.stage import Change, Stage, changes_since
+from parquedb.exec.stage import Change, Stage, changes_since, entities
 from parquedb.model.entity import Row, now_micros
 
 if TYPE_CHECKING:
@@ -98,6 +98,10 @@ class Reader:
     def seq(self) -> int:
         """The commit this state is at."""
         return self.snapshot.seq
+
+    def entities(self, collection: str) -> Iterator[dict[str, Any]]:
+        """Every visible entity of ``collection``, internal ones included (a view's states)."""
+        return entities(self.view, collection)
 
     def changes(self, collection: str, after_seq: int) -> Iterator[Change]:
         """The changes to ``collection`` committed after ``after_seq``, in commit order."""

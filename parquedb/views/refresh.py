@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -123,6 +123,20 @@ class Folder:
         else:
             g.recompute = True
 
+    def mark(self, accept: Callable[[Any], bool]) -> int:
+        """Mark for recomputation every stored group whose key ``accept`` takes; returns how
+        many."""
+        n = 0
+        for stored in self.stage.entities(states_collection(self.name)):
+            if accept(stored["key"]):
+                _, g = self._group(stored["key"], load=True)
+                g.recompute = g.dirty = True
+                n += 1
+        return n
+
+    def any_recompute(self) -> bool:
+        return any(g.recompute for g in self.groups.values())
+
     def recompute(self, docs: Iterable[tuple[dict[str, Any], Any]]) -> None:
         """Rebuild the groups marked for it from every source document (one pass)."""
         todo = {gid: g for gid, g in self.groups.items() if g.recompute}
@@ -184,18 +198,24 @@ def _dataset_docs(stage: Stage, d: Definition,
             yield doc, [doc.get(tf), doc.get("id")]
 
 
-def refresh_plan(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
+def refresh_plan(stage: Stage, d: Definition, *, full: bool, compiled: Compiled | None = None,
+                 recompute: Callable[[Any], bool] | None = None) -> dict[str, Any]:
     """Bring the view up to the state ``stage`` runs on; returns what it did. A source value
-    the pipeline cannot evaluate is an ``MVError`` naming the view (nothing is committed)."""
+    the pipeline cannot evaluate is an ``MVError`` naming the view (nothing is committed).
+
+    ``compiled``: the pipeline built by code (views whose groups need Python, such as priced
+    AI usage) instead of the definition's; ``recompute``: rebuild from the source the stored
+    groups whose key it accepts (repricing a date range, say)."""
     try:
-        return _refresh(stage, d, full=full)
+        return _refresh(stage, d, full=full, compiled=compiled or d.compiled(),
+                        recompute=recompute)
     except (Bad, QueryError, ValidationError) as e:
         raise MVError(f"view {d.name!r} cannot be refreshed: {e}", code=ErrorCode.MV_ERROR,
                       view=d.name, cause=e) from e
 
 
-def _refresh(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
-    compiled = d.compiled()
+def _refresh(stage: Stage, d: Definition, *, full: bool, compiled: Compiled,
+             recompute: Callable[[Any], bool] | None) -> dict[str, Any]:
     seen = stage.meta(d.name, WATERMARK)
     upto = stage.seq
     if seen is None:
@@ -203,10 +223,12 @@ def _refresh(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
     elif not full and d.kind == "dataset":
         ds = stage.dataset(d.source)
         full = ds is not None and ds.dropped_seq > seen  # retention dropped records
-    if not full and seen >= upto:
+    if not full and seen >= upto and recompute is None:
         return {"full": False, "changes": 0, "groups": 0, "watermark": seen}
     folder = Folder(compiled, stage, d.name)
     changes = 0
+    if recompute is not None and not full:
+        changes += folder.mark(recompute)
     if full:
         docs = _dataset_docs(stage, d) if d.kind == "dataset" else \
             _collection_docs(stage, d.source)
@@ -218,7 +240,6 @@ def _refresh(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
         for doc, pos in _dataset_docs(stage, d, after_seq=seen):
             folder.add(doc, pos)
             changes += 1
-        groups = folder.write()
     else:
         for ch in stage.changes(d.source, seen):
             changes += 1
@@ -226,7 +247,11 @@ def _refresh(stage: Stage, d: Definition, *, full: bool) -> dict[str, Any]:
                 folder.retract(ch.before)
             if ch.after is not None:
                 folder.add(ch.after, ch.after["$id"])
-        folder.recompute(_collection_docs(stage, d.source))
+    if not full:
+        if folder.any_recompute():
+            docs = _dataset_docs(stage, d) if d.kind == "dataset" else \
+                _collection_docs(stage, d.source)
+            folder.recompute(docs)
         groups = folder.write()
     if not full and not changes:
         # the source did not change since the watermark (other commits did): committing a

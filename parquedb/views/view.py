@@ -11,12 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from parquedb.errors import ErrorCode, MVError
 from parquedb.exec.session import READONLY, DatasetSource
 from parquedb.model.entity import check_collection_name
-from parquedb.views.definition import DEFINITION, WATERMARK, Definition, make_definition
+from parquedb.views.definition import (
+    DEFINITION,
+    WATERMARK,
+    Compiled,
+    Definition,
+    make_definition,
+)
 from parquedb.views.refresh import refresh_plan, states_collection
 
 log = logging.getLogger("parquedb.views")
@@ -35,7 +42,7 @@ def define_view(db: Any, name: str, source: str, pipeline: list[dict[str, Any]],
                 refresh: Any = "manual", time_field: str = "timestamp") -> MaterializedView:
     """Define (or find) the view ``name`` over ``source`` (a collection, or a dataset such as
     ``logs/workers``). Defining it again with the same pipeline returns the same view; with
-    a different one, the view is rebuilt. The first refresh runs now."""
+    a different one, the view is rebuilt. The first build commits with the definition."""
     name = check_collection_name(name)
     if not isinstance(source, str) or not source:
         raise MVError("source must be a collection or dataset name", code=ErrorCode.MV_ERROR)
@@ -44,7 +51,25 @@ def define_view(db: Any, name: str, source: str, pipeline: list[dict[str, Any]],
     kind = "dataset" if _is_dataset(db, source) else "collection"
     if kind == "collection":
         source = check_collection_name(source)
-    definition = make_definition(name, source, kind, pipeline, refresh, time_field)
+    return install_view(db, make_definition(name, source, kind, pipeline, refresh, time_field))
+
+
+def install_view(db: Any, definition: Definition,
+                 compiled: Compiled | None = None) -> MaterializedView:
+    """Store ``definition`` (see :func:`store_definition`) and return a handle refreshing by
+    its policy."""
+    store_definition(db, definition, compiled)
+    view = MaterializedView(db, definition, compiled)
+    view.refresh()  # the same definition as before: catch up (a no-op when just built)
+    view._apply_policy()
+    return view
+
+
+def store_definition(db: Any, definition: Definition, compiled: Compiled | None = None) -> None:
+    """Store ``definition``, building the view in the same commit when it is new or changed
+    (a pipeline that fails on the source leaves nothing behind). ``compiled``: a pipeline
+    built by code (the definition's ``digest`` must then name everything it depends on)."""
+    name = definition.name
 
     def plan(stage: Any) -> bool:
         old = stage.meta(name, DEFINITION)
@@ -61,14 +86,10 @@ def define_view(db: Any, name: str, source: str, pipeline: list[dict[str, Any]],
         stage.set_meta(name, WATERMARK, None)
         # the first build commits with the definition: a pipeline that fails on the source
         # leaves no view behind
-        refresh_plan(stage, definition, full=True)
+        refresh_plan(stage, definition, full=True, compiled=compiled)
         return True
 
     db.session.transact(plan, info={"op": "define_view", "view": name})
-    view = MaterializedView(db, definition)
-    view.refresh()  # the same definition as before: catch up (a no-op when just built)
-    view._apply_policy()
-    return view
 
 
 def get_view(db: Any, name: str) -> MaterializedView:
@@ -108,9 +129,11 @@ class MaterializedView:
     """A handle on one view; its rows are read as ``db[name]`` (``find``, ``aggregate``,
     ``db.sql()``)."""
 
-    def __init__(self, db: Any, definition: Definition) -> None:
+    def __init__(self, db: Any, definition: Definition,
+                 compiled: Compiled | None = None) -> None:
         self.db = db
         self.definition = definition
+        self._compiled = compiled
         self.name = definition.name
         self._unsubscribe: Any = None
         self._timer: threading.Thread | None = None
@@ -123,18 +146,19 @@ class MaterializedView:
     def collection(self) -> Any:
         return self.db.collection(self.name)
 
-    def refresh(self, *, full: bool = False) -> dict[str, Any]:
+    def refresh(self, *, full: bool = False,
+                recompute: Callable[[Any], bool] | None = None) -> dict[str, Any]:
         """Fold in what changed in the source since the last refresh (everything, with
-        ``full=True``; both give the same rows). Returns ``{"full", "changes", "groups",
-        "watermark"}``."""
-        d = self.definition
+        ``full=True``; both give the same rows). ``recompute``: also rebuild the stored groups
+        whose key it accepts. Returns ``{"full", "changes", "groups", "watermark"}``."""
+        d, compiled = self.definition, self._compiled
 
         def plan(stage: Any) -> dict[str, Any]:
             stored = stage.meta(d.name, DEFINITION)
             if stored is None or stored.get("digest") != d.digest:
                 raise MVError(f"view {d.name!r} was dropped or redefined meanwhile",
                               code=ErrorCode.MV_ERROR, view=d.name)
-            return refresh_plan(stage, d, full=full)
+            return refresh_plan(stage, d, full=full, compiled=compiled, recompute=recompute)
 
         result: dict[str, Any] = self.db.session.transact(
             plan, info={"op": "refresh", "view": d.name})
@@ -209,4 +233,5 @@ class MaterializedView:
             timer.join()
 
 
-__all__ = ["MaterializedView", "define_view", "drop_view", "get_view", "list_views"]
+__all__ = ["MaterializedView", "define_view", "drop_view", "get_view", "install_view",
+           "list_views", "store_definition"]
