@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from parquedb.errors import ErrorCode, ValidationError
+from parquedb.observability.ai.metrics import record_token_usage
 
 COLLECTION = "ai_logs"
 
@@ -89,13 +90,19 @@ def record_ai_request(db: Any, **fields: Any) -> dict[str, Any]:
     ``app``, ``trace_id``, ``span_id``, ``response_model`` and ``metadata`` are optional."""
     doc = ai_request_doc(**fields)
     entity: dict[str, Any] = db.collection(COLLECTION).create(doc)
+    record_token_usage([doc])
     return entity
 
 
-def record_ai_requests(db: Any, records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Log many AI requests in one commit (all or nothing); returns their ``$id``s."""
+def record_ai_requests(db: Any, records: Iterable[Mapping[str, Any]], *,
+                       token_metrics: bool = True) -> list[str]:
+    """Log many AI requests in one commit (all or nothing); returns their ``$id``s.
+    ``token_metrics=False``: do not record ``gen_ai.client.token.usage`` (requests taken from
+    spans, whose instrumented client records it already)."""
     docs = [ai_request_doc(**dict(r)) for r in records]
     ids: list[str] = db.collection(COLLECTION).create_many(docs) if docs else []
+    if token_metrics:
+        record_token_usage(docs)
     return ids
 
 

@@ -301,7 +301,7 @@ class GenAISpanProcessor:
             try:
                 todo = self._unstored(batch) if self._suspect else batch
                 if todo:
-                    record_ai_requests(self.db, todo)
+                    record_ai_requests(self.db, todo, token_metrics=False)
             except Exception as e:
                 self._suspect = True
                 self.last_error = e

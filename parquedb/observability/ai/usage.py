@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from parquedb.errors import ErrorCode, ValidationError
+from parquedb.observability.ai.metrics import observe_usage
 from parquedb.observability.ai.pricing import Cost, Pricing
 from parquedb.observability.ai.requests import COLLECTION
 from parquedb.query.aggregate import compile_expression
@@ -278,6 +279,11 @@ class AIUsageMV(MaterializedView):
             d["cost"] += r["cost"]
             d["saved"] += r["saved"]
         return [days[k] for k in sorted(days, key=lambda k: (k[0], str(k[1]), str(k[2])))]
+
+    def instrument_metrics(self, meter_provider: Any = None) -> None:
+        """Report this usage's totals to OpenTelemetry (``parquedb.ai.cost`` in USD and
+        ``parquedb.ai.requests``, per model, provider and tenant), read when the SDK collects."""
+        observe_usage(self, meter_provider)
 
     # -- budgets -------------------------------------------------------------------------
     def set_budget(self, amount: Decimal | int | str, *, tenant: str | None = None,
