@@ -242,6 +242,8 @@ def test_reports_in_every_form(db: Any, tmp_path: Any) -> None:
     assert costs["model-a"] == pytest.approx(float(sum(
         r["cost"] for r in rows if r["model"] == "model-a")))
     assert any(s.labels["provider"] == 'we"ird' for s in fams["parquedb_ai_requests"].samples)
+    unpriced = {s.labels["model"]: s.value for s in fams["parquedb_ai_unpriced_requests"].samples}
+    assert unpriced["org/model:v1"] == 1.0
     svg = cost_chart_svg(usage.get_daily_costs())
     assert svg.startswith("<svg") and svg.count("<rect") > 10 and "model-a" in svg
     (tmp_path / "c.svg").write_text(svg)

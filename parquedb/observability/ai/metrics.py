@@ -5,7 +5,8 @@
   ``gen_ai.operation.name``, ``gen_ai.provider.name`` and ``gen_ai.request.model`` — recorded
   only when the application has imported OpenTelemetry (nothing is imported otherwise), and
   not for requests taken from spans: the instrumented client records those itself;
-* ``parquedb.ai.cost`` (observable counter, ``USD``) and ``parquedb.ai.requests``: the totals
+* ``parquedb.ai.cost`` (observable counter, ``USD``), ``parquedb.ai.requests`` and
+  ``parquedb.ai.unpriced_requests`` (never silently $0): the totals
   of an ``AIUsageMV`` per model, provider and tenant, read from the view when the SDK collects
   (``usage.instrument_metrics()``).
 """
@@ -62,12 +63,12 @@ def observe_usage(usage: Any, meter_provider: Any = None) -> None:
     provider = meter_provider or metrics.get_meter_provider()
     meter = provider.get_meter("parquedb.ai", __version__)
 
-    def totals() -> dict[tuple[Any, Any, Any], tuple[int, Decimal]]:
-        out: dict[tuple[Any, Any, Any], tuple[int, Decimal]] = {}
+    def totals() -> dict[tuple[Any, Any, Any], tuple[int, Decimal, int]]:
+        out: dict[tuple[Any, Any, Any], tuple[int, Decimal, int]] = {}
         for r in usage.rows():
             key = (r["model"], r["provider"], r["tenant"])
-            n, cost = out.get(key, (0, Decimal(0)))
-            out[key] = (n + r["requests"], cost + r["cost"])
+            n, cost, unpriced = out.get(key, (0, Decimal(0), 0))
+            out[key] = (n + r["requests"], cost + r["cost"], unpriced + r["unpriced"])
         return out
 
     def attrs(key: tuple[Any, Any, Any]) -> dict[str, str]:
@@ -75,17 +76,24 @@ def observe_usage(usage: Any, meter_provider: Any = None) -> None:
                 "gen_ai.provider.name": str(key[1] or ""), "tenant": str(key[2] or "")}
 
     def cost(options: CallbackOptions) -> Iterator[Observation]:
-        for key, (_, amount) in totals().items():
+        for key, (_, amount, _) in totals().items():
             yield Observation(float(amount), attrs(key))
 
     def requests(options: CallbackOptions) -> Iterator[Observation]:
-        for key, (n, _) in totals().items():
+        for key, (n, _, _) in totals().items():
+            yield Observation(n, attrs(key))
+
+    def unpriced(options: CallbackOptions) -> Iterator[Observation]:
+        for key, (_, _, n) in totals().items():
             yield Observation(n, attrs(key))
 
     meter.create_observable_counter("parquedb.ai.cost", callbacks=[cost], unit="USD",
                                     description="Cost of the AI requests logged")
     meter.create_observable_counter("parquedb.ai.requests", callbacks=[requests],
                                     unit="{request}", description="AI requests logged")
+    meter.create_observable_counter("parquedb.ai.unpriced_requests", callbacks=[unpriced],
+                                    unit="{request}",
+                                    description="AI requests no price is known for")
 
 
 __all__ = ["observe_usage", "record_token_usage"]

@@ -124,6 +124,8 @@ def prometheus_text(usage: Any, *, prefix: str = "parquedb_ai_") -> str:
 
     for name, help_, field in (("requests", "AI requests logged", "requests"),
                                ("errors", "AI requests that failed", "errors"),
+                               ("unpriced_requests", "AI requests no price is known for "
+                                "(not counted in the cost)", "unpriced"),
                                ("cost_usd", "cost of AI requests in US dollars", "cost")):
         metric = family(name, help_)
         for key, t in sorted(totals.items(), key=lambda kv: str(kv[0])):
