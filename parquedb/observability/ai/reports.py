@@ -102,10 +102,11 @@ def prometheus_text(usage: Any, *, prefix: str = "parquedb_ai_") -> str:
     totals: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for r in usage.rows():
         t = totals.setdefault((r["model"], r["provider"], r["tenant"]), {
-            "requests": 0, "errors": 0, "cost": Decimal(0),
+            "requests": 0, "errors": 0, "unpriced": 0, "cost": Decimal(0),
             **dict.fromkeys(_TOKEN_TYPES.values(), 0)})
         t["requests"] += r["requests"]
         t["errors"] += r["errors"]
+        t["unpriced"] += r["unpriced"]
         t["cost"] += r["cost"]
         for k in _TOKEN_TYPES.values():
             t[k] += r[k]
@@ -124,8 +125,9 @@ def prometheus_text(usage: Any, *, prefix: str = "parquedb_ai_") -> str:
 
     for name, help_, field in (("requests", "AI requests logged", "requests"),
                                ("errors", "AI requests that failed", "errors"),
-                               ("unpriced_requests", "AI requests no price is known for "
-                                "(not counted in the cost)", "unpriced"),
+                               ("unpriced_requests",
+                                "AI requests without a known price (left out of the cost)",
+                                "unpriced"),
                                ("cost_usd", "cost of AI requests in US dollars", "cost")):
         metric = family(name, help_)
         for key, t in sorted(totals.items(), key=lambda kv: str(kv[0])):
