@@ -14,6 +14,7 @@ from parquedb.collection import Collection
 from parquedb.engine import open_table
 from parquedb.engine.compaction import compact_collection
 from parquedb.engine.datasets import sql_name
+from parquedb.engine.presence import local_path, require_local_store, require_store
 from parquedb.engine.vacuum import vacuum_table
 from parquedb.errors import (
     ConfigurationError,
@@ -43,7 +44,9 @@ class Database:
     def __init__(self, uri: str | os.PathLike[str] | None = None, *,
                  storage_options: dict[str, Any] | None = None,
                  max_staleness: float = 0.0, cache_bytes: int = 64 << 20,
-                 storage: Storage | None = None) -> None:
+                 storage: Storage | None = None, create: bool = True) -> None:
+        if not isinstance(create, bool):
+            raise TypeError(f"create must be a bool, not {type(create).__name__}")
         if storage is not None and (uri is not None or storage_options):
             raise ConfigurationError("pass either a URI or a storage object, not both",
                                      code=ErrorCode.INVALID_CONFIG)
@@ -54,8 +57,15 @@ class Database:
             raise ConfigurationError("max_staleness must be a number of seconds >= 0",
                                      code=ErrorCode.INVALID_CONFIG)
         self.hooks = HookRegistry()
-        self._storage = storage if storage is not None else open_storage(uri, storage_options)
+        folder = local_path(uri) if storage is None else None
+        if folder is not None:
+            uri = folder  # "~" expanded
+            if not create:
+                require_local_store(folder)  # before LocalStorage, which makes the folder
+        self._storage = storage if storage is not None else _open_storage(uri, storage_options)
         try:
+            if not create and folder is None:
+                require_store(self._storage)  # before the conditional-write probe writes
             self.hooks.bind(self._storage)  # storage requests -> hooks (observer only when active)
             _instrument(self.hooks, self._storage)
             if getattr(self._storage, "check_conditional_writes", False):
@@ -64,6 +74,12 @@ class Database:
             self._table = open_table(self._storage, max_staleness=float(max_staleness),
                                      cache_bytes=cache_bytes)
             self._session = AutoCommit(self._table)
+        except ParqueDBError:
+            self._storage.close()
+            raise
+        except OSError as e:  # a local folder that cannot be read or written
+            self._storage.close()
+            raise _open_failed(self._storage.uri, e) from e
         except BaseException:
             self._storage.close()  # its circuits leave the monitor with it
             raise
@@ -260,7 +276,31 @@ def _coded(fn: Callable[[], Any], op: str, collection: str | None) -> Any:
                             operation=op, collection=collection, cause=e) from e
 
 
-def connect(uri: str | os.PathLike[str] | None = None, **options: Any) -> Database:
-    """Open (creating if needed) the database at ``uri``: a folder (default ``./parquedb-data``),
-    ``memory://name`` or ``s3://bucket/prefix`` with ``storage_options``."""
-    return Database(uri, **options)
+def _open_storage(uri: str, storage_options: dict[str, Any] | None) -> Storage:
+    try:
+        return open_storage(uri, storage_options)
+    except ParqueDBError:
+        raise
+    except OSError as e:  # e.g. a folder that cannot be created
+        raise _open_failed(uri, e) from e
+
+
+def _open_failed(uri: str, e: OSError) -> StorageError:
+    """A coded error naming the location and the reason an open failed."""
+    where = e.filename if isinstance(e.filename, str) else uri
+    reason = e.strerror or type(e).__name__
+    code = ErrorCode.PERMISSION_DENIED if isinstance(e, PermissionError) \
+        else ErrorCode.STORAGE_ERROR
+    return StorageError(f"cannot open the store at {uri}: {where}: {reason}", code=code, uri=uri,
+                        path=where, reason=reason, cause=e)
+
+
+def connect(uri: str | os.PathLike[str] | None = None, *, create: bool = True,
+            **options: Any) -> Database:
+    """Open the database at ``uri``: a folder (default ``./parquedb-data``, ``~`` expanded),
+    ``memory://name`` or ``s3://bucket/prefix`` with ``storage_options``.
+
+    A missing store is created, unless ``create=False``: then a location without a store
+    raises :class:`~parquedb.errors.StoreNotFoundError` (code ``STORE_NOT_FOUND``, or
+    ``NOT_A_STORE`` for a folder holding other files) and nothing is written."""
+    return Database(uri, create=create, **options)

@@ -22,6 +22,7 @@ from parquedb.errors.classes import (
     PathTraversalError,
     QueryError,
     StorageError,
+    StoreNotFoundError,
     TimeoutError,  # noqa: A004 - the contract's name
     ValidationError,
     VersionConflictError,
@@ -55,7 +56,8 @@ __all__ = [
     "CollectionNotFoundError", "CommitConflictError", "ConfigurationError", "ConflictError",
     "EntityNotFoundError", "ErrorCode", "InvalidFilterError", "MVError", "NetworkError",
     "NotFoundError", "ParqueDBError", "PathTraversalError", "QueryError", "RETRYABLE",
-    "StorageError", "TimeoutError", "ValidationError", "VersionConflictError", "category",
+    "StorageError", "StoreNotFoundError", "TimeoutError", "ValidationError",
+    "VersionConflictError", "category",
     "error_class", "error_from_dict", "error_from_status", "error_to_dict", "http_status",
     "is_already_exists_error", "is_authorization_error", "is_circuit_open_error",
     "is_configuration_error", "is_conflict_error", "is_mv_error", "is_network_error",

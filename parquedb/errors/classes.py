@@ -151,6 +151,13 @@ class CollectionNotFoundError(NotFoundError):
     default_code = ErrorCode.COLLECTION_NOT_FOUND
 
 
+class StoreNotFoundError(NotFoundError):
+    """``connect(uri, create=False)`` found no store at ``uri`` (code ``STORE_NOT_FOUND``), or
+    found a folder holding something else (code ``NOT_A_STORE``)."""
+
+    default_code = ErrorCode.STORE_NOT_FOUND
+
+
 # -- conflicts --------------------------------------------------------------------------
 class ConflictError(ParqueDBError):
     default_code = ErrorCode.CONFLICT
