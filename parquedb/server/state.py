@@ -1,0 +1,134 @@
+"""What a running server holds: the database, the log ingester and the derived views, and its
+counters. Every method here blocks (storage requests): handlers call them in worker threads.
+
+Tail batches are ingested into one shared ``WorkerLogsMV`` and flushed before the answer. A
+flush takes everything buffered, so batches that arrive while one flush runs are committed
+together by the next (group commit), and a request's ``flush()`` returning means its own
+records are durable — whoever's flush wrote them. A failed flush keeps its records buffered;
+the sender's retry then finds them stored or stores them, never twice (ids are derived).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import parquedb
+from parquedb.errors import ErrorCode, ParqueDBError, ValidationError
+from parquedb.observability import enable_metrics
+from parquedb.server.ai_ingest import request_docs, store_requests
+from parquedb.server.config import ServerConfig
+from parquedb.server.counters import ServerCounters
+from parquedb.streaming import WorkerErrorsMV, WorkerLogsMV
+
+log = logging.getLogger("parquedb.server")
+
+AI_COLLECTION = "ai_logs"
+#: without an ingest of its own, reads refresh the derived views at most this often (seconds)
+REFRESH_EVERY = 2.0
+
+
+class ServerState:
+    def __init__(self, db_or_uri: Any, config: ServerConfig, *, close_db: bool | None = None,
+                 connect_options: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.counters = ServerCounters()
+        self._source = db_or_uri
+        self._connect_options = dict(connect_options or {})
+        self._owns_db = close_db if close_db is not None else isinstance(db_or_uri, str)
+        self.db: Any = None
+        self.logs: WorkerLogsMV | None = None
+        self.errors: WorkerErrorsMV | None = None
+        self._usage: Any = None
+        self.ai_unavailable: str | None = None
+        self._refresh_lock = threading.Lock()
+        self._last_refresh = 0.0
+        self._dirty = True
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def open(self) -> None:
+        src = self._source
+        self.db = parquedb.connect(src, **self._connect_options) \
+            if isinstance(src, str) else src
+        enable_metrics(self.db.hooks)  # the operation counters of /metrics start now
+        # flushed by each request, never by a timer: the threshold only bounds a burst
+        self.logs = WorkerLogsMV(self.db, dataset=self.config.dataset,
+                                 flush_threshold=100_000)
+        self.errors = WorkerErrorsMV(self.db, source=self.logs)
+
+    def close(self) -> None:
+        """Flush what is buffered (nothing is, after answered requests), then close the
+        database if this server opened it."""
+        try:
+            if self.logs is not None:
+                self.logs.stop()
+        finally:
+            if self._usage is not None:
+                self._usage.stop()
+            if self.db is not None and self._owns_db:
+                self.db.close()
+
+    # -- ingest --------------------------------------------------------------------------
+    def ingest_tail(self, value: Any) -> int:
+        """Store a Tail Worker batch; durable when this returns. Returns its record count."""
+        if not isinstance(value, (list, dict)):
+            raise ValidationError("a tail batch is a JSON list of TraceItems (or one object)",
+                                  code=ErrorCode.INVALID_INPUT)
+        assert self.logs is not None
+        records = self.logs.ingest_tail_event(value) if value else 0
+        self.logs.flush()
+        self._dirty = True
+        return records
+
+    def ingest_ai(self, value: Any) -> dict[str, int]:
+        """Store AI request logs in one commit; durable when this returns."""
+        docs = request_docs(value)
+        result = store_requests(self.db, docs)
+        self._dirty = True
+        return result
+
+    # -- derived views -------------------------------------------------------------------
+    def usage(self) -> Any:
+        """The daily ``AIUsageMV``, once ``ai_logs`` exists and pricing is installed."""
+        if self._usage is not None or self.ai_unavailable is not None:
+            return self._usage
+        if AI_COLLECTION not in self.db.list_collections():
+            return None
+        try:
+            from parquedb.observability.ai import AIUsageMV
+        except ImportError:
+            self.ai_unavailable = "AI costs need the ai extra: pip install 'parquedb[ai]'"
+            return None
+        self._usage = AIUsageMV(self.db, "day")
+        return self._usage
+
+    def refresh_derived(self) -> None:
+        """Fold new log records into the classified errors and new AI requests into the usage
+        view: after this server ingested something, else at most every ``REFRESH_EVERY``
+        seconds (other processes may write the store too). Failures are logged; a read then
+        shows what an earlier refresh folded in."""
+        with self._refresh_lock:
+            if not self._dirty and time.monotonic() - self._last_refresh < REFRESH_EVERY:
+                return
+            self._dirty = False  # an ingest acknowledged from now on sets it again
+            for name, refresh in (("worker errors", self._refresh_errors),
+                                  ("AI usage", self._refresh_usage)):
+                try:
+                    refresh()
+                except ParqueDBError as e:
+                    log.warning("refresh of %s failed: %s", name, e)
+            self._last_refresh = time.monotonic()
+
+    def _refresh_errors(self) -> None:
+        if self.errors is not None:
+            self.errors.refresh()
+
+    def _refresh_usage(self) -> None:
+        usage = self.usage()
+        if usage is not None:
+            usage.refresh()
+
+
+__all__ = ["AI_COLLECTION", "REFRESH_EVERY", "ServerState"]
