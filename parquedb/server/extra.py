@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from parquedb.errors import ConfigurationError, ErrorCode
 
@@ -12,7 +12,13 @@ INSTALL_HINT = "pip install 'parquedb[server]'"
 
 
 def missing_modules() -> list[str]:
-    return [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in REQUIRED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def require_server_extra() -> None:
