@@ -61,13 +61,23 @@ def run_server(uri: Any, *, host: str, port: int, token: str | None,
             timeout_graceful_shutdown=int(server_opts.get("graceful_timeout",
                                                           DEFAULT_GRACEFUL_TIMEOUT)))
         server = GracefulServer(config)
-        server.run()
+        try:
+            server.run()
+        except SystemExit as e:  # uvicorn exits when it cannot bind: a coded error instead
+            if server.started:
+                raise
+            raise _not_started(host, port) from e
     finally:
         if owns:
             db.close()  # idempotent: the lifespan closed it already after a normal stop
     if not server.started:
-        raise ConfigurationError(f"the server could not start on {host}:{port} (see the log)",
-                                 code=ErrorCode.INVALID_CONFIG, host=host, port=port)
+        raise _not_started(host, port)
+
+
+def _not_started(host: str, port: int) -> ConfigurationError:
+    return ConfigurationError(f"the server could not start on {host}:{port} (address in use, "
+                              "or not an address of this machine; see the log)",
+                              code=ErrorCode.INVALID_CONFIG, host=host, port=port)
 
 
 __all__ = ["SERVER_OPTIONS", "GracefulServer", "run_server"]

@@ -1,0 +1,132 @@
+"""Starting and stopping: SIGTERM lets a request in flight finish, refuses new connections,
+flushes and closes, and the process exits 0 with every acknowledged batch readable; bad
+settings and a missing extra are coded errors; importing the package needs no extra."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from typing import Any
+
+import pytest
+
+import parquedb
+from parquedb.errors import ConfigurationError
+from parquedb.server.config import is_loopback
+from parquedb.streaming import WorkerLogsMV
+
+from helpers.processes import run_python
+from helpers.serverproc import TOKEN, free_port, records_of, trace_item
+
+
+def stored(uri: str, script: str) -> int:
+    with parquedb.connect(uri) as db:
+        return len(WorkerLogsMV(db).query(script=script))
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits_0(server: Any, tmp_path: Any) -> None:
+    uri = str(tmp_path / "db")
+    proc = server(uri, TOKEN)
+    first = [trace_item(i, script="before-stop") for i in range(5)]
+    assert proc.post("/ingest/tail", first).status == 200
+    second = json.dumps([trace_item(100 + i, script="in-flight") for i in range(5)]).encode()
+    sock = socket.create_connection(("127.0.0.1", proc.port), timeout=30)
+    try:
+        head = (f"POST /ingest/tail HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(second)}\r\n\r\n").encode()
+        sock.sendall(head + second[:100])  # the request has begun; its body is not all there
+        time.sleep(0.5)
+        proc.terminate()
+        time.sleep(1.0)
+        assert proc.proc.poll() is None, "the server left before its request finished"
+        with pytest.raises(OSError):  # no new connection is accepted meanwhile
+            socket.create_connection(("127.0.0.1", proc.port), timeout=2).close()
+        sock.sendall(second[100:])
+        answer = sock.makefile("rb").read()  # the server closes after answering
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"records": 5}
+    assert proc.wait(60) == 0, proc.log
+    assert "Application shutdown complete" in proc.log
+    assert stored(uri, "before-stop") == records_of(first)
+    assert stored(uri, "in-flight") == 5
+
+
+def test_sigint_stops_cleanly_too(server: Any, tmp_path: Any) -> None:
+    proc = server(str(tmp_path / "db"), TOKEN)
+    assert proc.post("/ingest/tail", [trace_item(1, script="x")]).status == 200
+    proc.proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0, proc.log
+
+
+def test_a_taken_port_is_a_coded_error(tmp_path: Any) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_python(f"""
+            from parquedb.errors import ConfigurationError
+            from parquedb.server import serve
+            try:
+                serve({str(tmp_path / "db")!r}, port={port}, log_level="critical")
+            except ConfigurationError as e:
+                print("CODE", e.code.value)
+        """)
+    assert "CODE INVALID_CONFIG" in r.stdout, r.stdout + r.stderr
+
+
+def test_bad_settings_are_coded_errors(tmp_path: Any) -> None:
+    from parquedb.server import create_app, serve
+
+    with pytest.raises(ConfigurationError) as e:
+        serve(str(tmp_path / "db"), port=70000)
+    assert e.value.code.value == "INVALID_CONFIG"
+    with pytest.raises(ConfigurationError):
+        serve(str(tmp_path / "db"), port=free_port(), host="")
+    with pytest.raises(ConfigurationError):
+        create_app("memory://server-bad", max_body_bytes=0)
+    with pytest.raises(ConfigurationError):
+        create_app("memory://server-bad", token=123)  # type: ignore[arg-type]
+
+
+def test_create_app_is_a_starlette_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.applications import Starlette
+
+    from parquedb.server import create_app
+
+    monkeypatch.setenv("PARQUEDB_INGEST_TOKEN", "from-env")
+    app = create_app("memory://server-app")
+    assert isinstance(app, Starlette)
+    assert app.state.server.config.token == "from-env"
+    assert app.state.server.config.ingest_enabled
+    monkeypatch.setenv("PARQUEDB_INGEST_TOKEN", "")
+    assert not create_app("memory://server-app").state.server.config.ingest_enabled
+    paths = {getattr(r, "path", None) for r in app.routes}
+    assert {"/", "/api/dashboard", "/health", "/metrics", "/ingest/tail",
+            "/ingest/ai"} <= paths
+
+
+def test_import_needs_no_extra_and_a_missing_extra_says_how_to_install() -> None:
+    r = run_python("""
+        import sys
+        import parquedb.server
+        print("LOADED", sorted(m for m in ("starlette", "uvicorn") if m in sys.modules))
+        sys.modules["starlette"] = None      # as if the extra were not installed
+        from parquedb.errors import ConfigurationError
+        try:
+            parquedb.server.create_app("memory://x")
+        except ConfigurationError as e:
+            print("CODE", e.code.value, "|", e.message)
+    """)
+    assert "LOADED []" in r.stdout, r.stdout + r.stderr
+    assert "CODE MISSING_CONFIG" in r.stdout
+    assert "pip install 'parquedb[server]'" in r.stdout
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
