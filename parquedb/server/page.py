@@ -26,7 +26,7 @@ SCRIPT = """
 (function () {
   var status = document.getElementById("updated");
   function refresh() {
-    fetch("/api/dashboard", {cache: "no-store", headers: {"Accept": "application/json"}})
+    return fetch("/api/dashboard", {cache: "no-store", headers: {"Accept": "application/json"}})
       .then(function (r) {
         if (!r.ok) { throw new Error("HTTP " + r.status); }
         return r.json();
@@ -41,6 +41,7 @@ SCRIPT = """
       })
       .catch(function (e) { status.textContent = "refresh failed: " + e.message; });
   }
+  window.parquedbRefresh = refresh;
   setInterval(refresh, REFRESH_MS);
 })();
 """.replace("REFRESH_MS", str(REFRESH_SECONDS * 1000))
@@ -65,7 +66,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 6px;border-bottom:1px solid #eef0f3;vertical-align:top}
 th{color:#5b6573;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.figures{display:flex;flex-wrap:wrap;gap:16px}
+.figures{display:flex;flex-wrap:wrap;gap:16px;margin-bottom:12px}
 .figure{min-width:120px}.figure b{display:block;font-size:22px}
 .figure span{color:#5b6573;font-size:12px}
 .ok{color:#1a7f37}.degraded{color:#9a6700}.down,.error,.open{color:#cf222e}
