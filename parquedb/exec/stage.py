@@ -10,7 +10,7 @@ races. Nothing here is reached except through the session seam.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,45 @@ class Stage:
             update["$unset"] = dict.fromkeys(gone, "")
         if update:
             W.stage_update(self._batch, collection, row, update, ACTOR)
+
+    def put_many(self, collection: str, items: Iterable[tuple[str, dict[str, Any]]], *,
+                 scan: bool = False) -> int:
+        """``put`` for many ``(local id, doc)`` pairs; returns how many changed. ``scan``:
+        read the collection's current rows in one pass instead of one lookup per id (for
+        writes that touch most of a collection, such as a view's full rebuild)."""
+        known: dict[str, Row] | None = None
+        if scan:
+            known = {row.id: row for row in self._batch.scan(collection)}
+        creates: list[W.PreparedDoc] = []
+        changed = 0
+        seen: set[str] = set()
+        for lid, doc in items:
+            fid = full_id(collection, lid)
+            if fid in seen:
+                raise ValueError(f"put_many: {fid} given twice")
+            seen.add(fid)
+            row = known.get(fid) if known is not None else self._batch.current(collection, fid)
+            if row is not None and not row.tomb and row.deleted_at is None:
+                changed += W.stage_replace(self._batch, collection, row, doc, ACTOR) is not None
+                continue
+            if row is not None and not row.tomb:  # soft-deleted: replaced by a new entity
+                W.stage_hard_delete(self._batch, collection, row, ACTOR)
+            prep = W.prepare_create(collection, {**doc, "$id": fid})
+            if known is not None:
+                prep.fresh = True  # the scan saw every live row: nothing to check again
+                creates.append(prep)
+            else:
+                W.stage_create(self._batch, collection, prep, ACTOR)
+            changed += 1
+        if creates:
+            W.stage_creates(self._batch, collection, creates, ACTOR)
+        return changed
+
+    def local_ids(self, collection: str) -> Iterator[str]:
+        """The local ids of the visible entities of ``collection`` (no document decoded)."""
+        for row in self._batch.scan(collection):
+            if row.deleted_at is None:
+                yield row.id.split("/", 1)[1]
 
     def remove(self, collection: str, local_id: str) -> bool:
         """Hard-delete the entity; False if there was none."""

@@ -139,6 +139,26 @@ def stage_update(b: WriteBatch, collection: str, row: Row, update: dict[str, Any
     return new
 
 
+def stage_replace(b: WriteBatch, collection: str, row: Row, doc: dict[str, Any],
+                  actor: str) -> Row | None:
+    """Replace the fields of the current ``row`` with ``doc`` (its ``$type`` kept); None when
+    that changes nothing. Equal encodings are recognised without decoding the stored row."""
+    user = validate_document(doc)
+    text = encode_doc(user)
+    if text == row.doc:
+        return None
+    check_name(user)
+    before = row.user_doc()
+    before.pop("$type", None)
+    if update_is_noop(before, user):
+        return None
+    new = _successor(row, b, actor)
+    new.doc = text
+    new.obj = user
+    b.put(collection, new, "update", row, actor)
+    return new
+
+
 def stage_insert_from_update(b: WriteBatch, collection: str, eid: str | None,
                              base: dict[str, Any], update: dict[str, Any], actor: str) -> Row:
     """Upsert's insert: ``base`` (equality fields of the filter) then the update."""

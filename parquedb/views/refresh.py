@@ -62,6 +62,27 @@ def _canonical(k: Any) -> Any:
     return k
 
 
+_MAX_MEMO = 1 << 20
+_MEMO_TYPES = frozenset((str, int, float, bool, type(None)))
+
+
+def _memo_key(key: Any) -> Any:
+    """A hashable stand-in for a group key that is equal only for keys with equal group ids,
+    or None (then the id is computed each time). Types are part of it (``True`` and ``1`` are
+    different groups but equal in Python) and datetimes stand as their ISO text (equal
+    instants in other zones have other ids)."""
+    items = key.items() if isinstance(key, dict) else (("", key),)
+    out: list[Any] = []
+    for k, v in items:
+        t = type(v)
+        if t is datetime:
+            v = v.isoformat()
+        elif t not in _MEMO_TYPES:
+            return None
+        out.append((k, t, v))
+    return tuple(out)
+
+
 class Group:
     """One group being updated: its key, document count and the accumulators' states."""
 
@@ -83,13 +104,19 @@ class Folder:
         self.stage = stage
         self.name = name
         self.groups: dict[str, Group] = {}
+        self._ids: dict[Any, str] = {}  # group ids of the keys seen (hashing is the hot part)
 
     def _key(self, doc: dict[str, Any]) -> Any:
         value = self.c.key(doc)
         return None if value is MISSING else value
 
     def _group(self, key: Any, *, load: bool) -> tuple[str, Group]:
-        gid = group_id(key)
+        memo = _memo_key(key)
+        gid = self._ids.get(memo) if memo is not None else None
+        if gid is None:
+            gid = group_id(key)
+            if memo is not None and len(self._ids) < _MAX_MEMO:
+                self._ids[memo] = gid
         g = self.groups.get(gid)
         if g is None:
             stored = self.stage.get(states_collection(self.name), gid) if load else None
@@ -156,32 +183,33 @@ class Folder:
             target.n += 1
 
     def write(self, *, clear_others: bool = False) -> int:
-        """Stage the changed groups' rows and states; returns how many rows changed."""
+        """Stage the changed groups' rows and states; returns how many rows changed.
+        ``clear_others`` (a full rebuild): every group is written and stored groups not
+        folded are removed; the stored rows are then read in one pass, not one by one."""
         stage, name, states = self.stage, self.name, states_collection(self.name)
-        changed = 0
-        if clear_others:
-            for old in list(stage.entities(states)):
-                gid = old["$id"].split("/", 1)[1]
-                if gid not in self.groups:
-                    stage.remove(states, gid)
-                    stage.remove(name, gid)
-                    changed += 1
+        gone = [gid for gid in stage.local_ids(states) if gid not in self.groups] \
+            if clear_others else []
+        state_docs: list[tuple[str, dict[str, Any]]] = []
+        rows: list[tuple[str, dict[str, Any]]] = []
         for gid, g in self.groups.items():
             if not g.dirty and not clear_others:
                 continue
-            changed += 1
             if g.n <= 0:
-                stage.remove(states, gid)
-                stage.remove(name, gid)
+                gone.append(gid)
                 continue
-            stage.put(states, gid, {"key": g.key, "n": g.n, "states": [
+            state_docs.append((gid, {"key": g.key, "n": g.n, "states": [
                 acc.to_state(st) for (_, acc, _), st in zip(self.c.fields, g.states,
-                                                             strict=True)]})
+                                                             strict=True)]}))
             row: dict[str, Any] = {"_id": g.key}
             for (field, acc, _), st in zip(self.c.fields, g.states, strict=True):
                 row[field] = acc.final(st)
-            stage.put(name, gid, row)
-        return changed
+            rows.append((gid, row))
+        for gid in gone:
+            stage.remove(states, gid)
+            stage.remove(name, gid)
+        stage.put_many(states, state_docs, scan=clear_others)
+        stage.put_many(name, rows, scan=clear_others)
+        return len(gone) + len(rows)
 
 
 # -- the sources ---------------------------------------------------------------------------------

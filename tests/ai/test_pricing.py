@@ -480,3 +480,22 @@ def test_bad_override_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read") as missing:
         Pricing(file=tmp_path / "absent.json")
     assert missing.value.code == ErrorCode.INVALID_CONFIG
+
+
+def test_tiered_prices_remembered_per_band_equal_genai_prices() -> None:
+    # the first request of a band is priced alongside the library; later ones use the band's
+    # rates: every amount still equals calc_price, on both sides of the 200k tier start
+    p = Pricing()
+    counts = [(1, 0, 0, 1), (199_999, 50_000, 0, 10), (200_000, 0, 7, 3), (200_001, 0, 0, 5),
+              (350_000, 100_000, 2_000, 999), (150_000, 149_000, 1_000, 0), (200_000, 0, 0, 0),
+              (200_001, 200_001, 0, 1)]
+    for _ in range(2):
+        for i, r, w, o in counts:
+            c = p.cost(model="claude-sonnet-4-5", provider="anthropic", timestamp=T,
+                       input_tokens=i, cache_read_tokens=r, cache_write_tokens=w,
+                       output_tokens=o)
+            assert c is not None
+            assert c.total == library_total("claude-sonnet-4-5", "anthropic", T, i, o, r, w)
+    with pytest.raises(ValueError):  # the counts are still checked on the remembered path
+        p.cost(model="claude-sonnet-4-5", provider="anthropic", timestamp=T,
+               input_tokens=10, cache_read_tokens=11)

@@ -173,3 +173,29 @@ def test_metadata_alone_creates_no_collection(tmp_path: Any) -> None:
         assert db.sql("SELECT 1 AS one").to_pylist() == [{"one": 1}]
         with db.session.reading() as r:
             assert r.meta("logs/workers", "offset") == 10
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_put_many_creates_replaces_and_skips_what_is_equal(tmp_path: Any, scan: bool) -> None:
+    db = parquedb.connect(str(tmp_path / "db"))
+    db.things.create_many([{"$id": "a", "n": 1}, {"$id": "b", "n": 2}, {"$id": "c", "n": 3}])
+    db.things.delete("things/c")  # soft-deleted: put_many makes a new entity of it
+    changed: list[int] = []
+
+    def plan(stage: Any) -> None:
+        changed.append(stage.put_many("things", [("a", {"n": 1}), ("b", {"n": 20, "x": [1]}),
+                                                 ("c", {"n": 30}), ("d", {"n": 4})], scan=scan))
+    db.session.transact(plan)
+    assert changed[-1] == 3  # a is unchanged: no new version
+    got = {e["$id"]: e for e in db.things.find()}
+    assert {k: (e["n"], e["version"]) for k, e in got.items()} == {
+        "things/a": (1, 1), "things/b": (20, 2), "things/c": (30, 1), "things/d": (4, 1)}
+    assert got["things/b"]["x"] == [1]
+    assert [h["op"] for h in db.things.history("things/b")][-1] == "update"
+
+    def twice(stage: Any) -> None:
+        stage.put_many("things", [("e", {"n": 1}), ("e", {"n": 2})], scan=scan)
+    with pytest.raises(ValueError, match="twice"):
+        db.session.transact(twice)
+    assert db.things.get("things/e") is None  # nothing of a failed plan is written
+    db.close()

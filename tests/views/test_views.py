@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -381,3 +381,22 @@ def test_staleness_of_a_dataset_view_ignores_compaction(db: Any) -> None:
     db.session.append("logs/s", table.slice(0, 1).set_column(
         1, "id", pa.array(["new"])))
     assert v.staleness()["rows"] == 1
+
+
+def test_group_keys_follow_mongodb_equality(db: Any) -> None:
+    # 1, 1.0 and -0.0/0 are one group each; True is not 1; equal instants in other zones are
+    # one group: the ids remembered during a refresh must give the answers MongoDB gives
+    plus_one = datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))
+    docs = [{"k": 1}, {"k": 1.0}, {"k": True}, {"k": 0}, {"k": -0.0}, {"k": "1"},
+            {"k": datetime(2026, 1, 1, tzinfo=UTC)}, {"k": plus_one}, {"k": None}, {}]
+    db.things.create_many(docs)
+    view = define_view(db, "by_k", source="things",
+                       pipeline=[{"$group": {"_id": "$k", "n": {"$sum": 1}}}])
+    got = sorted((repr(e["_id"]), e["n"]) for e in db.by_k.find())
+    expected = sorted((repr(e["_id"]), e["n"]) for e in run_pipeline(
+        [dict(d) for d in docs],
+        [{"$group": {"_id": "$k", "n": {"$sum": 1}}}]))
+    assert [n for _, n in got] == [n for _, n in expected]
+    assert sorted(n for _, n in got) == [1, 1, 2, 2, 2, 2]  # True, "1"; 1, 0, instant, null
+    view.refresh(full=True)
+    assert sorted(e["n"] for e in db.by_k.find()) == [1, 1, 2, 2, 2, 2]

@@ -236,21 +236,23 @@ class AIUsageMV(MaterializedView):
         accs = [acc for _, acc, _ in fields]
 
         def merged(into: list[Any] | None, states: list[Any]) -> list[Any]:
-            # merging may change its first argument: merge copies, never the stored states
+            # merge(a, b) may change a (always one of ours, from init) and leaves b as it is,
+            # so one group's states can be merged into the total and every dimension
             if into is None:
                 into = [acc.init() for acc in accs]
-            return [acc.merge(a, acc.from_state(acc.to_state(s)))
-                    for acc, a, s in zip(accs, into, states, strict=True)]
+            return [acc.merge(a, s) for acc, a, s in zip(accs, into, states, strict=True)]
 
         total: list[Any] = [acc.init() for acc in accs]
         by: dict[str, dict[Any, list[Any]]] = {d: {} for d in ("model", "provider", "tenant",
                                                                "app")}
         unpriced: set[tuple[Any, Any]] = set()
+        unpriced_at = next(i for i, (n, _, _) in enumerate(fields) if n == "unpriced")
+        unpriced_acc = accs[unpriced_at]
         for key, states in self._states(start, end):
             total = merged(total, states)
             for dim, groups in by.items():
                 groups[key.get(dim)] = merged(groups.get(key.get(dim)), states)
-            if _final(fields, states)["unpriced"]:
+            if unpriced_acc.final(states[unpriced_at]):
                 unpriced.add((key.get("provider"), key.get("model")))
         summary = _summary(_final(fields, total))
         for dim, groups in by.items():
