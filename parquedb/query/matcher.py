@@ -37,8 +37,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from parquedb.errors import InvalidFilterError
+from parquedb.errors.echo import shown as _cut
 from parquedb.model.bson import TYPE_ALIASES, TYPE_CODES, as_utc, bson_key
 from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
+from parquedb.query.regex import Regex, compile_regex
 
 __all__ = ["Predicate", "compile_condition", "compile_filter"]
 
@@ -169,7 +171,8 @@ def _norm(value: Any, field: str | None) -> Any:
     if t is dict:
         for k in value:
             if type(k) is not str:
-                raise _error(f"object keys in a filter value must be strings, got {k!r}", field)
+                raise _error(f"object keys in a filter value must be strings, got {_cut(k)}",
+                             field)
         return {k: _norm(v, field) for k, v in value.items()}
     if isinstance(value, re.Pattern):
         return value
@@ -243,16 +246,16 @@ def _eq_leaf(arg: Any) -> _Test:
     return _leaf(*_eq_fn(arg))
 
 
-def _regex_fn(rx: re.Pattern) -> Callable[[Any], bool]:
-    search = rx.search
-    return lambda v: type(v) is str and search(v) is not None
+def _regex_fn(rx: Regex) -> Callable[[Any], bool]:
+    search = rx.search  # RE2, or a bounded engine: see parquedb.query.regex
+    return lambda v: type(v) is str and search(v)
 
 
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 _USER_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL | re.VERBOSE
 
 
-def _compile_regex(pattern: Any, options: Any, field: str | None) -> re.Pattern:
+def _compile_regex(pattern: Any, options: Any, field: str | None) -> Regex:
     given = options
     if options is None:
         options = ""
@@ -261,23 +264,20 @@ def _compile_regex(pattern: Any, options: Any, field: str | None) -> re.Pattern:
     flags = 0
     for letter in options:
         if letter not in _REGEX_FLAGS:
-            raise _error(f"unsupported $options letter {letter!r} (use i, m, s, x)", field)
+            raise _error(f"unsupported $options letter {_cut(letter)} (use i, m, s, x)", field)
         flags |= _REGEX_FLAGS[letter]
     if isinstance(pattern, re.Pattern):
         if not isinstance(pattern.pattern, str):
             raise _error("$regex must be a str pattern, not bytes", field)
         if given is None:
-            return pattern
+            return compile_regex(pattern.pattern, pattern.flags, field=field)
         if flags and pattern.flags & _USER_FLAGS:
             raise _error("regex options set both in the compiled pattern and in $options", field)
         # As in MongoDB, $options (even "") replaces the pattern's own options.
-        return re.compile(pattern.pattern, (pattern.flags & ~_USER_FLAGS) | flags)
+        return compile_regex(pattern.pattern, (pattern.flags & ~_USER_FLAGS) | flags, field=field)
     if type(pattern) is not str:
-        raise _error(f"$regex needs a string or a compiled pattern, got {pattern!r}", field)
-    try:
-        return re.compile(pattern, flags)
-    except re.error as e:
-        raise _error(f"invalid $regex {pattern!r}: {e}", field, cause=e) from e
+        raise _error(f"$regex needs a string or a compiled pattern, got {_cut(pattern)}", field)
+    return compile_regex(pattern, flags, field=field)
 
 
 # -- operators ------------------------------------------------------------------------------------
@@ -323,14 +323,14 @@ def _comparison(op: str) -> Callable[[Any, str, dict], _Test]:
 
 def _in_fn(items: Any, op: str, field: str) -> tuple[Callable[[Any], bool], bool, bool]:
     if type(items) is not list and type(items) is not tuple:
-        raise _error(f"{op} needs an array, got {items!r}", field)
+        raise _error(f"{op} needs an array, got {_cut(items)}", field)
     strs: set[str] = set()
     nums: set[int | float] = set()
     others: list[Callable[[Any], bool]] = []
     has_nan = on_missing = whole = False
     for item in items:
         if _is_operator_doc(item):
-            raise _error(f"{op} cannot hold operator expressions like {item!r}", field)
+            raise _error(f"{op} cannot hold operator expressions like {_cut(item)}", field)
         if isinstance(item, re.Pattern):
             others.append(_regex_fn(_compile_regex(item, None, field)))
             continue
@@ -382,7 +382,7 @@ _EXISTS = _Test(
 
 def _op_exists(arg: Any, field: str, ops: dict) -> _Test:
     if type(arg) not in (bool, int, float):
-        raise _error(f"$exists needs a boolean, got {arg!r}", field)
+        raise _error(f"$exists needs a boolean, got {_cut(arg)}", field)
     return _EXISTS if arg else _negate(_EXISTS)
 
 
@@ -393,7 +393,7 @@ def _type_alias(alias: Any, field: str) -> tuple[type, ...]:
     elif (type(alias) in (int, float) and math.isfinite(alias) and alias == int(alias)
           and int(alias) in TYPE_CODES):
         return TYPE_ALIASES[TYPE_CODES[int(alias)]]
-    raise _error(f"$type: unknown type {alias!r}", field)
+    raise _error(f"$type: unknown type {_cut(alias)}", field)
 
 
 def _op_type(arg: Any, field: str, ops: dict) -> _Test:
@@ -418,7 +418,7 @@ def _op_mod(arg: Any, field: str, ops: dict) -> _Test:
     if type(arg) not in (list, tuple) or len(arg) != 2 or not all(
         type(x) in (int, float) and math.isfinite(x) for x in arg
     ):
-        raise _error(f"$mod needs [divisor, remainder] numbers, got {arg!r}", field)
+        raise _error(f"$mod needs [divisor, remainder] numbers, got {_cut(arg)}", field)
     divisor, remainder = int(arg[0]), int(arg[1])
     if divisor == 0:
         raise _error("$mod divisor cannot be 0", field)
@@ -438,7 +438,7 @@ def _op_mod(arg: Any, field: str, ops: dict) -> _Test:
 
 def _op_size(arg: Any, field: str, ops: dict) -> _Test:
     if type(arg) not in (int, float) or not math.isfinite(arg) or arg != int(arg) or arg < 0:
-        raise _error(f"$size needs a non-negative whole number, got {arg!r}", field)
+        raise _error(f"$size needs a non-negative whole number, got {_cut(arg)}", field)
     n = int(arg)
     return _array_test(lambda a: len(a) == n)
 
@@ -452,7 +452,7 @@ def _value_item(item: Any, field: str) -> _Test:
 
 def _op_all(arg: Any, field: str, ops: dict) -> _Test:
     if type(arg) not in (list, tuple):
-        raise _error(f"$all needs an array, got {arg!r}", field)
+        raise _error(f"$all needs an array, got {_cut(arg)}", field)
     if not arg:
         return _NEVER
     tests: list[_Test] = []
@@ -461,7 +461,7 @@ def _op_all(arg: Any, field: str, ops: dict) -> _Test:
         if _is_operator_doc(item):
             if list(item) != ["$elemMatch"]:
                 raise _error(f"$all items must be values, regexes or {{'$elemMatch': ...}}, "
-                             f"got {item!r}", field)
+                             f"got {_cut(item)}", field)
             kinds.add(True)
             tests.append(_op_elem_match(item["$elemMatch"], field, item))
         else:
@@ -479,7 +479,7 @@ def _array_as_doc(arr: list) -> dict:
 
 def _op_elem_match(arg: Any, field: str, ops: dict) -> _Test:
     if type(arg) is not dict:
-        raise _error(f"$elemMatch needs an object, got {arg!r}", field)
+        raise _error(f"$elemMatch needs an object, got {_cut(arg)}", field)
     operators = [k for k in arg if type(k) is str and k.startswith("$") and k not in _LOGICAL]
     if operators:  # value form: every element is tested against the operators
         if len(operators) != len(arg):
@@ -516,12 +516,12 @@ def _op_not(arg: Any, field: str, ops: dict) -> _Test:
         if not all(type(k) is str and k.startswith("$") for k in arg):
             raise _error("$not needs a regex or a document of operators", field)
         return _negate(_compile_ops(arg, field))
-    raise _error(f"$not needs a regex or a document of operators, got {arg!r}", field)
+    raise _error(f"$not needs a regex or a document of operators, got {_cut(arg)}", field)
 
 
 def _string_arg(op: str, arg: Any, field: str) -> str:
     if type(arg) is not str:
-        raise _error(f"{op} needs a string, got {arg!r}", field)
+        raise _error(f"{op} needs a string, got {_cut(arg)}", field)
     return arg
 
 
@@ -580,7 +580,7 @@ def _compile_ops(ops: dict, field: str) -> _Test:
             continue
         build = _OPS.get(op) if type(op) is str else None
         if build is None:
-            raise _error(f"unknown operator {op!r}", field, operator=str(op))
+            raise _error(f"unknown operator {_cut(op)}", field, operator=str(op))
         tests.append(build(arg, field, ops))
     return _conjunction(tests)
 
@@ -688,12 +688,13 @@ def _compile_filter(filt: Any, where: str) -> Predicate:
     preds: list[Predicate] = []
     for key, value in filt.items():
         if type(key) is not str:
-            raise _error(f"filter keys must be strings, got {key!r}", where.rstrip(".") or None)
+            raise _error(f"filter keys must be strings, got {_cut(key)}",
+                         where.rstrip(".") or None)
         if key.startswith("$") and key not in _TOP_FIELDS:
             if key == "$comment":
                 continue
             if key not in ("$and", "$or", "$nor"):
-                raise _error(f"unknown top-level operator {key!r}", where.rstrip(".") or None,
+                raise _error(f"unknown top-level operator {_cut(key)}", where.rstrip(".") or None,
                              operator=key)
             if type(value) not in (list, tuple) or not value:
                 raise _error(f"{key} needs a non-empty array of filters", where.rstrip(".") or None)
