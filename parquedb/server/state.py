@@ -44,6 +44,7 @@ class ServerState:
         self._usage: Any = None
         self.ai_unavailable: str | None = None
         self._refresh_lock = threading.Lock()
+        self._usage_lock = threading.Lock()
         self._last_refresh = 0.0
         self._dirty = True
 
@@ -94,15 +95,16 @@ class ServerState:
         """The daily ``AIUsageMV``, once ``ai_logs`` exists and pricing is installed."""
         if self._usage is not None or self.ai_unavailable is not None:
             return self._usage
-        if AI_COLLECTION not in self.db.list_collections():
-            return None
-        try:
-            from parquedb.observability.ai import AIUsageMV
-        except ImportError:
-            self.ai_unavailable = "AI costs need the ai extra: pip install 'parquedb[ai]'"
-            return None
-        self._usage = AIUsageMV(self.db, "day")
-        return self._usage
+        with self._usage_lock:  # one view object, however many readers ask at once
+            if self._usage is not None or AI_COLLECTION not in self.db.list_collections():
+                return self._usage
+            try:
+                from parquedb.observability.ai import AIUsageMV
+            except ImportError:
+                self.ai_unavailable = "AI costs need the ai extra: pip install 'parquedb[ai]'"
+                return None
+            self._usage = AIUsageMV(self.db, "day")
+            return self._usage
 
     def refresh_derived(self) -> None:
         """Fold new log records into the classified errors and new AI requests into the usage

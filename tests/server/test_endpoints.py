@@ -244,3 +244,18 @@ def test_connection_keeps_serving_after_errors(shared: Any) -> None:
             assert r.status == (404 if path == "/missing" else 200)
     finally:
         conn.close()
+
+
+def test_health_is_503_when_the_store_is_gone(server: Any, tmp_path: Any) -> None:
+    import shutil
+
+    root = tmp_path / "db"
+    proc = server(str(root))
+    assert proc.request("GET", "/health").status == 200
+    shutil.rmtree(root)  # the storage probe now fails
+    r = proc.request("GET", "/health")
+    assert r.status == 503
+    assert r.json()["status"] == "down" and r.json()["storage"]["ok"] is False
+    page = proc.request("GET", "/")  # the dashboard still says what it can
+    assert page.status == 200 and '<b class="down">down</b>' in page.text
+    assert proc.request("GET", "/metrics").status == 200
