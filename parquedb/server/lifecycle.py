@@ -10,6 +10,7 @@ stop is a success here, so this server does not.) A second SIGINT forces the exi
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 from types import FrameType
@@ -58,8 +59,8 @@ def run_server(uri: Any, *, host: str, port: int, token: str | None,
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="on", access_log=False, server_header=False,
             log_level=server_opts.get("log_level", "info"),
-            timeout_graceful_shutdown=int(server_opts.get("graceful_timeout",
-                                                          DEFAULT_GRACEFUL_TIMEOUT)))
+            timeout_graceful_shutdown=math.ceil(server_opts.get("graceful_timeout",
+                                                                DEFAULT_GRACEFUL_TIMEOUT)))
         server = GracefulServer(config)
         try:
             server.run()
