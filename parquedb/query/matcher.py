@@ -42,7 +42,7 @@ from parquedb.model.bson import TYPE_ALIASES, TYPE_CODES, as_utc, bson_key
 from parquedb.model.paths import MISSING, Pinned, _indexes, resolve_parts, split_path
 from parquedb.query.regex import Regex, compile_regex
 
-__all__ = ["Predicate", "compile_condition", "compile_filter"]
+__all__ = ["Predicate", "compile_condition", "compile_filter", "regex_condition"]
 
 Predicate = Callable[[dict], bool]
 _LOGICAL = frozenset({"$and", "$or", "$nor", "$comment"})
@@ -278,6 +278,12 @@ def _compile_regex(pattern: Any, options: Any, field: str | None) -> Regex:
     if type(pattern) is not str:
         raise _error(f"$regex needs a string or a compiled pattern, got {_cut(pattern)}", field)
     return compile_regex(pattern, flags, field=field)
+
+
+def regex_condition(pattern: Any, options: Any = None, field: str | None = None) -> Regex:
+    """The compiled form of a ``$regex`` (with its ``$options``) or of a compiled ``re``
+    pattern used as a value: what the matcher runs, and what SQL pushdown translates."""
+    return _compile_regex(pattern, options, field)
 
 
 # -- operators ------------------------------------------------------------------------------------

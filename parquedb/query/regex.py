@@ -92,17 +92,20 @@ FOLD_NONE, FOLD_MAP, FOLD_BOUNDED = "none", "map", "bounded"
 class Regex:
     """A compiled ``$regex``: :meth:`search` says whether it matches somewhere in a string."""
 
-    __slots__ = ("pattern", "flags", "re2", "_fast", "_slow", "_ascii_only", "_fold",
+    __slots__ = ("pattern", "flags", "re2", "sql", "_fast", "_slow", "_ascii_only", "_fold",
                  "_on_empty", "search")
 
     def __init__(self, pattern: str, flags: int, re2_pattern: str | None = None,
                  ascii_only: bool = False, fold: str = FOLD_NONE,
-                 nonboundary: bool = False) -> None:
+                 nonboundary: bool = False, case_switch: bool = False) -> None:
         self.pattern = pattern
         self.flags = flags
         #: the equivalent RE2 pattern when RE2 gives Python's answer on every string as it is
         self.re2: str | None = re2_pattern if not (
             ascii_only or nonboundary or fold != FOLD_NONE) else None
+        #: the pattern for DuckDB's ``regexp_matches``: its bundled RE2 is older and factors
+        #: ``a|(?i:a)`` wrongly, so a pattern that switches case folding stays in Python
+        self.sql: str | None = None if case_switch else self.re2
         # Python's \B never matches in an empty string (RE2's and regex's do): that one answer
         # comes from ``re`` itself, once (no backtracking blow-up is possible without input)
         self._on_empty: bool | None = None
@@ -198,13 +201,13 @@ def _compile_cached(pattern: str, flags: int) -> Regex:
     emitted = _to_re2(pattern, flags)
     if emitted is None:
         return Regex(pattern, flags, nonboundary="\\B" in pattern)
-    text, ascii_only, fold, nonboundary = emitted
+    text, ascii_only, fold, nonboundary, case_switch = emitted
     try:
         re2.compile(text, _RE2_OPTIONS)
     except re2.error:
         # e.g. a repeat count over 1000
         return Regex(pattern, flags, nonboundary="\\B" in pattern)
-    return Regex(pattern, flags, text, ascii_only, fold, nonboundary)
+    return Regex(pattern, flags, text, ascii_only, fold, nonboundary, case_switch)
 
 
 def compile_regex(pattern: str, flags: int = 0, *, field: str | None = None) -> Regex:
@@ -233,6 +236,7 @@ class _Emitter:
         self.folds_i = False  # a case-insensitive i or I: U+0130/U+0131 need care
         self.exact_i = False  # a case-sensitive i, I, U+0130 or U+0131
         self.nonboundary = False  # a \B: Python's never matches in an empty string
+        self.case_switch = False  # a group that turns i on or off
 
     def seq(self, items: Any, flags: int, tail: bool) -> str:
         items = list(items)
@@ -261,6 +265,7 @@ class _Emitter:
                 raise _Unsupported  # ASCII-only case folding: RE2 folds Unicode
             text = self.seq(body, inner, tail)
             if bool(inner & re.IGNORECASE) != bool(flags & re.IGNORECASE):
+                self.case_switch = True
                 return ("(?i:" if inner & re.IGNORECASE else "(?-i:") + text + ")"
             return "(?:" + text + ")"
         if op is C.MAX_REPEAT or op is C.MIN_REPEAT:
@@ -338,9 +343,9 @@ class _Emitter:
         return FOLD_BOUNDED if self.exact_i else FOLD_MAP
 
 
-def _to_re2(pattern: str, flags: int) -> tuple[str, bool, str, bool] | None:
-    """``(re2_pattern, ascii_only, fold, nonboundary)``, or None when only the bounded engine
-    can answer."""
+def _to_re2(pattern: str, flags: int) -> tuple[str, bool, str, bool, bool] | None:
+    """``(re2_pattern, ascii_only, fold, nonboundary, case_switch)``, or None when only the
+    bounded engine can answer."""
     try:
         tree = _sre_parse.parse(pattern, flags)
     except Exception:
@@ -354,7 +359,7 @@ def _to_re2(pattern: str, flags: int) -> tuple[str, bool, str, bool] | None:
     except (_Unsupported, RecursionError):
         return None
     text = ("(?i)" if top & re.IGNORECASE else "") + body
-    return text, em.ascii_only, em.fold(), em.nonboundary
+    return text, em.ascii_only, em.fold(), em.nonboundary, em.case_switch
 
 
 # -- characters and sets ----------------------------------------------------------------------

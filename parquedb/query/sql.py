@@ -10,9 +10,12 @@ every row, a value of type T or NULL (null or missing) — what shredding guaran
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from parquedb.errors import InvalidFilterError
+from parquedb.query.matcher import regex_condition
 from parquedb.support.sqltext import quote
 
 _PY = {"string": (str,), "int64": (int,), "double": (float,), "bool": (bool,),
@@ -75,9 +78,26 @@ def _field_or_logic(key: str, value: Any, types: dict[str, str]) -> tuple[str, l
         if "$options" in value or "$regex" in value:
             parts = [_op(col, kind, op, arg) for op, arg in value.items()
                      if op not in ("$regex", "$options")]
-            return _and([*parts, TRUE])
+            return _and([*parts, _regex(col, kind, value.get("$regex"), value.get("$options"))])
         return _and([_op(col, kind, op, arg) for op, arg in value.items()])
+    if isinstance(value, re.Pattern):  # a compiled pattern as the value: a regex match
+        return _regex(col, kind, value, None)
     return _op(col, kind, "$eq", value)
+
+
+def _regex(col: str, kind: str, pattern: Any, options: Any) -> tuple[str, list[Any], bool]:
+    """DuckDB's ``regexp_matches`` is RE2 too: a pattern whose RE2 form gives Python's answer
+    on every string, in DuckDB's RE2 as well (``Regex.sql``), is exact in SQL; any other is
+    left to the matcher."""
+    if kind != "string":
+        return TRUE
+    try:
+        rx = regex_condition(pattern, options)
+    except InvalidFilterError:
+        return TRUE  # the matcher reports it
+    if rx.sql is None:
+        return TRUE
+    return f"coalesce(regexp_matches({col}, ?), FALSE)", [rx.sql], True
 
 
 def _op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
