@@ -15,6 +15,7 @@ Afterwards every record of the store is counted by its request id (one per item)
 acknowledged item must be stored exactly once, and no item more than once (an item of a batch
 not yet acknowledged when the run ended may be stored or not). Reports acknowledged records
 per second over the run, p50/p99 latency of acknowledged POSTs (the durable commit included),
+how many requests shared a commit (the server's ``parquedb_server_tail_commits_total``),
 retries, and how long each restart kept the port closed. Writes
 benchmarks/results/server-<time>.json unless ``--json`` (then the result goes to stdout);
 exit status 1 when exactly-once does not hold.
@@ -26,6 +27,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -59,6 +61,7 @@ class Server:
         self.uri, self.port, self.log_path = uri, port, log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_codes: list[int] = []
+        self.tail_commits = 0
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PARQUEDB_")}
@@ -83,8 +86,18 @@ class Server:
                 time.sleep(0.05)
         raise RuntimeError(f"server not ready in {timeout} s")
 
+    def commits(self) -> int:
+        """Flushes this server process ran for tail requests (its /metrics counter)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        found = re.search(r"^parquedb_server_tail_commits_total (\d+)", text, re.M)
+        return int(found.group(1)) if found else 0
+
     def stop(self, timeout: float = 60.0) -> int:
         assert self.proc is not None
+        self.tail_commits += self.commits()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
         self.exit_codes.append(code)
@@ -214,6 +227,9 @@ def run(clients: int = 8, seconds: float = 30.0, restarts: int = 1, batch: int =
         "latency_ms": {"p50": pct(0.50), "p99": pct(0.99),
                        "mean": round(statistics.fmean(latencies) * 1000, 2)
                        if latencies else None},
+        "commits": server.tail_commits,
+        "requests_per_commit": round(len(latencies) / server.tail_commits, 2)
+        if server.tail_commits else None,
         "retries": sum(w.retries for w in workers), "client_errors": errors,
         "restart_downtime_s": [round(d, 2) for d in downtimes],
         "server_exit_codes": server.exit_codes,
@@ -243,11 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, f, indent=2)
     lat = result["latency_ms"]
     print(f"| clients | seconds | restarts | records acked | records/s | p50 ms | p99 ms | "
-          f"retries | restart downtime s | exactly once |\n|--:|--:|--:|--:|--:|--:|--:|--:|"
-          f"--:|:-:|\n| {result['clients']} | {result['seconds']} | {result['restarts']} | "
+          f"requests per commit | retries | restart downtime s | exactly once |\n"
+          f"|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|\n"
+          f"| {result['clients']} | {result['seconds']} | {result['restarts']} | "
           f"{result['acknowledged_records']:,} | {result['records_per_s']:,} | {lat['p50']} | "
-          f"{lat['p99']} | {result['retries']} | {result['restart_downtime_s']} | "
-          f"{'yes' if ok else 'NO'} |")
+          f"{lat['p99']} | {result['requests_per_commit']} | {result['retries']} | "
+          f"{result['restart_downtime_s']} | {'yes' if ok else 'NO'} |")
     print(f"written to {os.path.relpath(path, REPO)}")
     return 0 if ok else 1
 

@@ -99,6 +99,9 @@ def server_text(counters: ServerCounters, state: ServerState | None = None,
         name = out.family(f"{prefix}buffered_records", "gauge",
                           "Log records received but not yet committed")
         out.sample(name, {}, state.logs.buffered)
+        name = out.family(f"{prefix}tail_commits_total", "counter",
+                          "Flushes run for tail ingest requests (requests share them)")
+        out.sample(name, {}, state.tail_commits)
     return out.text()
 
 

@@ -1,11 +1,12 @@
 """What a running server holds: the database, the log ingester and the derived views, and its
 counters. Every method here blocks (storage requests): handlers call them in worker threads.
 
-Tail batches are ingested into one shared ``WorkerLogsMV`` and flushed before the answer. A
-flush takes everything buffered, so batches that arrive while one flush runs are committed
-together by the next (group commit), and a request's ``flush()`` returning means its own
-records are durable — whoever's flush wrote them. A failed flush keeps its records buffered;
-the sender's retry then finds them stored or stores them, never twice (ids are derived).
+Tail batches are ingested into one shared ``WorkerLogsMV`` and are durable before the answer.
+Batches are numbered as they are buffered; a flush takes everything buffered, so a request
+whose number a finished flush covered returns at once, and the batches that arrive while one
+flush runs are committed together by the next (group commit). A failed flush keeps its
+records buffered; the sender's retry then finds them stored or stores them, never twice (ids
+are derived).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class ServerState:
         self._usage: Any = None
         self.ai_unavailable: str | None = None
         self._refresh_lock = threading.Lock()
+        self._seq_lock = threading.Lock()      # numbers the batches as they are buffered
+        self._commit_lock = threading.Lock()   # one flush at a time; waiters may find theirs done
+        self._buffered_seq = 0
+        self._durable_seq = 0
+        self.tail_commits = 0  # flushes run for tail requests (fewer than requests: shared)
         self._usage_lock = threading.Lock()
         self._last_refresh = 0.0
         self._dirty = True
@@ -79,9 +85,27 @@ class ServerState:
                                   code=ErrorCode.INVALID_INPUT)
         assert self.logs is not None
         records = self.logs.ingest_tail_event(value) if value else 0
-        self.logs.flush()
+        with self._seq_lock:
+            self._buffered_seq += 1
+            mine = self._buffered_seq
+        self._make_durable(mine)
         self._dirty = True
         return records
+
+    def _make_durable(self, mine: int) -> None:
+        """Return once the batch numbered ``mine`` is committed: by this thread's flush, or by
+        a flush another request ran after ``mine`` was buffered (group commit). Without this,
+        each waiting request would run a flush of its own even when an earlier one had taken
+        its records, and commits would never be shared."""
+        assert self.logs is not None
+        with self._commit_lock:
+            if self._durable_seq >= mine:
+                return
+            with self._seq_lock:
+                target = self._buffered_seq  # every batch up to here is in the buffer now
+            self.logs.flush()  # raises on failure: the records stay buffered, nothing counted
+            self._durable_seq = max(self._durable_seq, target)
+            self.tail_commits += 1
 
     def ingest_ai(self, value: Any) -> dict[str, int]:
         """Store AI request logs in one commit; durable when this returns."""

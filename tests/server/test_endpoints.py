@@ -150,13 +150,21 @@ def test_tail_batch_is_durable_readable_elsewhere_and_stored_once(shared: Any) -
     assert shared.post("/ingest/tail", []).json() == {"records": 0}
 
 
-def test_concurrent_tail_batches_all_land_once(shared: Any) -> None:
+def tail_commits(proc: Any) -> float:
+    text = proc.request("GET", "/metrics").text
+    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name == "parquedb_server_tail_commits_total")
+
+
+def test_concurrent_tail_batches_all_land_once_sharing_commits(shared: Any) -> None:
     batches = [[trace_item(1000 + 10 * b + i, script="busy") for i in range(10)]
-               for b in range(16)]
+               for b in range(32)]
+    before = tail_commits(shared)
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda b: shared.post("/ingest/tail", b), batches))
-    assert [a.status for a in answers] == [200] * 16
-    assert len(logs_of(shared.uri, "busy")) == 160
+    assert [a.status for a in answers] == [200] * 32
+    assert len(logs_of(shared.uri, "busy")) == 320
+    assert tail_commits(shared) - before < 32  # requests that arrived together shared one
 
 
 def test_ai_ingest_then_usage_summary(shared: Any) -> None:
@@ -208,6 +216,9 @@ def test_metrics_parse_as_prometheus_text(shared: Any) -> None:
     assert value("parquedb_server_ingest_bytes", "parquedb_server_ingest_bytes_total",
                  endpoint="tail") > 0
     assert families["parquedb_server_ingest_duration_seconds"].type == "histogram"
+    assert 1 <= value("parquedb_server_tail_commits", "parquedb_server_tail_commits_total") \
+        <= value("parquedb_server_ingest_requests", "parquedb_server_ingest_requests_total",
+                 endpoint="tail", status="200")
     assert value("parquedb_ai_requests", "parquedb_ai_requests_total", model="gpt-4o") >= 1
     assert "parquedb_ai_cost_usd" in families
     assert value("parquedb_view_staleness_rows", "parquedb_view_staleness_rows",

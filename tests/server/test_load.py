@@ -29,4 +29,5 @@ def test_restart_under_load_loses_and_duplicates_nothing() -> None:
     assert result["server_exit_codes"] == [0, 0], result
     assert len(result["restart_downtime_s"]) == 1
     assert result["latency_ms"]["p50"] is not None
+    assert 0 < result["commits"] <= result["acknowledged_batches"]
     assert r.returncode == 0, r.stderr
