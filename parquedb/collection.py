@@ -21,6 +21,7 @@ from parquedb.model.entity import Row, check_actor, full_id, micros_to_datetime,
 from parquedb.model.values import datetime_to_micros
 from parquedb.query import compile_filter, compile_projection, normalize_sort, sort_key
 from parquedb.results import FindResult, UpdateResult, decode_cursor, encode_cursor
+from parquedb.support.deadline import check_timeout, deadline
 from parquedb.support.gcpause import gc_paused
 from parquedb.support.progress import progress_printer
 
@@ -119,8 +120,11 @@ class Collection:
     def find(self, filter: dict[str, Any] | None = None, *, sort: Any = None,
              limit: int | None = None, skip: int = 0, cursor: str | None = None,
              project: dict[str, Any] | None = None, include_deleted: bool = False,
-             as_of: datetime | None = None) -> FindResult:
-        """Entities matching ``filter`` (MongoDB semantics), sorted, paged and projected."""
+             as_of: datetime | None = None, timeout: float | None = None) -> FindResult:
+        """Entities matching ``filter`` (MongoDB semantics), sorted, paged and projected.
+        ``timeout``: seconds; past it the read stops with :class:`~parquedb.errors.TimeoutError`."""
+        seconds = check_timeout(timeout)
+
         def go() -> FindResult:
             spec = normalize_sort(sort) if sort else []
             if not any(f == "$id" for f, _ in spec):
@@ -132,7 +136,7 @@ class Collection:
                 raise QueryError("skip must be a non-negative int", code=ErrorCode.QUERY_ERROR)
             proj = compile_projection(project)
             after = sort_key(spec)(decode_cursor(cursor, spec)) if cursor is not None else None
-            with self._session.reading(_micros(as_of)) as r:
+            with self._session.reading(_micros(as_of)) as r, deadline(seconds, "find"):
                 items, total, has_more = reads.find(r, self.name, filter, spec, skip, limit,
                                                     after, include_deleted)
             next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
@@ -147,9 +151,13 @@ class Collection:
         return self._run("query", "find_one",
                          lambda: next(iter(self.find(filter, **options)), None), filter=filter)
 
-    def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False) -> int:
+    def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False,
+              timeout: float | None = None) -> int:
+        """How many entities match ``filter``; ``timeout`` as in :meth:`find`."""
+        seconds = check_timeout(timeout)
+
         def go() -> int:
-            with self._session.reading() as r:
+            with self._session.reading() as r, deadline(seconds, "count"):
                 return reads.count(r, self.name, filter, include_deleted)
         return self._run("query", "count", go, filter=filter)
 
@@ -295,14 +303,18 @@ class Collection:
         return self._run("query", "history", go, entity_id=id)
 
     # -- aggregation ---------------------------------------------------------------------
-    def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def aggregate(self, pipeline: list[dict[str, Any]], *,
+                  timeout: float | None = None) -> list[dict[str, Any]]:
         """Run a MongoDB-style pipeline over the collection's current entities.
 
         A leading ``$match`` is pushed down like a ``find`` filter; a following ``$group`` runs
-        in DuckDB when every part of it has an exact SQL equivalent.
+        in DuckDB when every part of it has an exact SQL equivalent. ``timeout`` as in
+        :meth:`find`.
         """
+        seconds = check_timeout(timeout)
+
         def go() -> list[dict[str, Any]]:
-            with self._session.reading() as r:
+            with self._session.reading() as r, deadline(seconds, "aggregate"):
                 return reads.aggregate(r, self.name, pipeline)
         return self._run("query", "aggregate", go)
 

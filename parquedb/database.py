@@ -29,6 +29,7 @@ from parquedb.model.entity import check_collection_name
 from parquedb.observability import HookRegistry
 from parquedb.storage import Storage, open_storage
 from parquedb.storage.fsspec_store import refuse_unless_conditional
+from parquedb.support.deadline import check_timeout, deadline
 from parquedb.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -142,12 +143,17 @@ class Database:
         return self._run("query", "list_collections", None, go)
 
     # -- SQL -------------------------------------------------------------------------------
-    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pa.Table:
-        """Read-only DuckDB SQL over every collection (a view of its current entities)."""
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None, *,
+            timeout: float | None = None) -> pa.Table:
+        """Read-only DuckDB SQL over every collection (a view of its current entities).
+        ``timeout``: seconds; past it the query is interrupted and
+        :class:`~parquedb.errors.TimeoutError` raised (the database stays usable)."""
         from parquedb.engine.sqlviews import run_user_sql
 
+        seconds = check_timeout(timeout)
+
         def go() -> Any:
-            with self._session.reading() as r:
+            with self._session.reading() as r, deadline(seconds, "sql"):
                 return run_user_sql(r.duck, r.snapshot, query, params)
         return self._run("query", "sql", None, go)
 

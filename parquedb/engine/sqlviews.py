@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from parquedb.engine.datasets import DatasetSource, sql_name
 from parquedb.engine.duck import CurrentRows, Duck, dataset_relation
+from parquedb.engine.interrupt import stop_at_deadline
 from parquedb.engine.snapshot import Snapshot
 from parquedb.errors import ErrorCode, QueryError
 from parquedb.support.sqltext import quote
@@ -83,7 +84,8 @@ def run_user_sql(duck: Duck, snap: Snapshot, query: Any, params: Any = None) -> 
                     duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(sql_name(dataset))} AS "
                                      + records)
             try:
-                return duck.con.sql(query, params=params or None).to_arrow_table()
+                with stop_at_deadline(duck.con):  # TimeoutError past the caller's deadline
+                    return duck.con.sql(query, params=params or None).to_arrow_table()
             except duckdb.Error as e:
                 raise QueryError(f"query failed: {e}", code=ErrorCode.QUERY_ERROR,
                                  cause=e) from e

@@ -21,6 +21,7 @@ from parquedb.errors import ValidationError
 from parquedb.exec.scan import PushdownScan
 from parquedb.model.entity import Row, full_id, to_entity
 from parquedb.query import compile_filter, sort_key
+from parquedb.support.deadline import Ticker
 
 if TYPE_CHECKING:
     from parquedb.exec.session import Reader
@@ -71,9 +72,11 @@ def matches(reader: Reader, collection: str, filter: dict[str, Any] | None,
     own = scan is None
     if own:
         scan = _pushdown(reader, collection, filter, include_deleted)
+    ticker = Ticker()  # an operation's timeout= is checked every few hundred rows
     if scan is not None:
         try:
             for row in scan.rows():
+                ticker.tick()
                 ent = to_entity(row)
                 if scan.exact or pred(ent):
                     yield ent
@@ -82,6 +85,7 @@ def matches(reader: Reader, collection: str, filter: dict[str, Any] | None,
                 scan.close()
         return
     for row in view.scan(collection):
+        ticker.tick()
         if row.deleted_at is not None and not include_deleted:
             continue
         ent = to_entity(row)

@@ -13,6 +13,7 @@ from typing import Any
 
 from parquedb.engine.duck import CurrentRows
 from parquedb.engine.format import DATA_SCHEMA, table_to_rows
+from parquedb.engine.interrupt import stop_at_deadline
 from parquedb.engine.snapshot import Snapshot
 from parquedb.model.entity import Row
 from parquedb.query.sql import translate
@@ -58,7 +59,7 @@ class PushdownScan:
         if skip:
             sql += " OFFSET ?"
             params.append(skip)
-        with self.duck.lock:
+        with self.duck.lock, stop_at_deadline(self.duck.con):
             tbl = self.duck.con.sql(sql, params=params).to_arrow_table()
         rows = table_to_rows(tbl, 0)
         if limit is None and (rows or not skip):
@@ -69,7 +70,7 @@ class PushdownScan:
 
     def count(self) -> int:
         sql = f"SELECT count(*) FROM ({self.rel.sql()}) WHERE {self.where}"
-        with self.duck.lock:
+        with self.duck.lock, stop_at_deadline(self.duck.con):
             return self.duck.con.sql(sql, params=self.params).fetchall()[0][0]
 
     def group(self, select: str, group_expr: str | None) -> list[dict[str, Any]]:
@@ -77,13 +78,13 @@ class PushdownScan:
         # a constant key still groups: no rows in, no group out (as in MongoDB)
         sql = (f"SELECT {select} FROM ({self.rel.sql()}) WHERE {self.where} "
                f"GROUP BY {group_expr or 'CAST(NULL AS INTEGER)'}")
-        with self.duck.lock:
+        with self.duck.lock, stop_at_deadline(self.duck.con):
             return self.duck.con.sql(sql, params=self.params).to_arrow_table().to_pylist()
 
     def rows(self) -> Iterator[Row]:
         """Candidate rows, streamed in batches (memory stays bounded)."""
         sql = f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where}"
-        with self.duck.lock:
+        with self.duck.lock, stop_at_deadline(self.duck.con):
             reader = self.duck.con.sql(sql, params=self.params).to_arrow_reader(STREAM_BATCH)
             for batch in reader:
                 yield from table_to_rows(batch, 0)
