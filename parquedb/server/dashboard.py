@@ -39,6 +39,8 @@ def _section(build: Any) -> dict[str, Any]:
         return out
     except ParqueDBError as e:
         return {"error": f"[{e.code.value}] {e.message}"}
+    except Exception as e:  # a failing store can raise anything: the page still shows the rest
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def dashboard_data(state: ServerState) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import uvicorn
 
 import parquedb
 from parquedb.errors import ConfigurationError, ErrorCode
+from parquedb.observability import configure_logging
 from parquedb.server.app import build_app
 from parquedb.server.config import DEFAULT_GRACEFUL_TIMEOUT, check_port, is_loopback
 
@@ -27,6 +28,7 @@ log = logging.getLogger("parquedb.server")
 
 #: options of ``serve`` that configure the server; any other goes to ``parquedb.connect``
 SERVER_OPTIONS = ("max_body_bytes", "dataset", "graceful_timeout", "log_level")
+LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 class GracefulServer(uvicorn.Server):
@@ -37,10 +39,20 @@ class GracefulServer(uvicorn.Server):
             self.should_exit = True
 
 
+def log_to_stderr(level: str) -> None:
+    """Show parquedb's own log (a failed flush, a failed request) beside uvicorn's, unless the
+    application configured logging itself (root handlers, or ``PARQUEDB_LOG_LEVEL``)."""
+    if logging.getLogger().handlers or os.environ.get("PARQUEDB_LOG_LEVEL"):
+        return
+    configure_logging(level.upper() if level.upper() in LEVELS else "INFO",
+                      json=os.environ.get("PARQUEDB_LOG_FORMAT", "").lower() == "json")
+
+
 def run_server(uri: Any, *, host: str, port: int, token: str | None,
                storage_options: dict[str, Any] | None, **options: Any) -> None:
     server_opts = {k: options.pop(k) for k in SERVER_OPTIONS if k in options}
     check_port(port)
+    log_to_stderr(str(server_opts.get("log_level", "info")))
     if not isinstance(host, str) or not host:
         raise ConfigurationError("host must be a non-empty string", code=ErrorCode.INVALID_CONFIG)
     if not is_loopback(host):
@@ -81,4 +93,4 @@ def _not_started(host: str, port: int) -> ConfigurationError:
                               code=ErrorCode.INVALID_CONFIG, host=host, port=port)
 
 
-__all__ = ["SERVER_OPTIONS", "GracefulServer", "run_server"]
+__all__ = ["LEVELS", "SERVER_OPTIONS", "GracefulServer", "log_to_stderr", "run_server"]

@@ -4,6 +4,7 @@ ingest counters. Blocking: called in a worker thread."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -14,6 +15,8 @@ from parquedb.observability.prometheus import escape_help, escape_label
 from parquedb.server.counters import ServerCounters
 from parquedb.server.state import ServerState
 from parquedb.views import get_view, list_views
+
+log = logging.getLogger("parquedb.server")
 
 ENDPOINTS = ("tail", "ai")
 
@@ -50,9 +53,10 @@ def view_staleness(db: Any) -> list[dict[str, Any]]:
         try:
             view = get_view(db, name)
             out.append({"view": name, "source": view.definition.source, **view.staleness()})
-        except ParqueDBError as e:  # dropped meanwhile, or unreadable: shown, not fatal
+        except Exception as e:  # dropped meanwhile, or unreadable: shown, not fatal
             out.append({"view": name, "source": None, "commits": None, "rows": None,
-                        "seconds": None, "error": e.message})
+                        "seconds": None,
+                        "error": e.message if isinstance(e, ParqueDBError) else str(e)})
     return out
 
 
@@ -110,10 +114,16 @@ def metrics_text(state: ServerState) -> str:
 
     state.refresh_derived()
     parts = [prometheus_text(state.db)]
-    usage = state.usage()
-    if usage is not None:
-        parts.append(ai_prometheus_text(usage))
-    parts.append(views_text(view_staleness(state.db)))
+    try:  # what the store cannot answer now is left out; the server's own counters never are
+        usage = state.usage()
+        if usage is not None:
+            parts.append(ai_prometheus_text(usage))
+    except Exception as e:
+        log.warning("AI usage left out of /metrics: %s", e)
+    try:
+        parts.append(views_text(view_staleness(state.db)))
+    except Exception as e:
+        log.warning("view staleness left out of /metrics: %s", e)
     parts.append(server_text(state.counters, state))
     return "".join(parts)
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import parquedb
-from parquedb.errors import ErrorCode, ParqueDBError, ValidationError
+from parquedb.errors import ErrorCode, ValidationError
 from parquedb.observability import enable_metrics
 from parquedb.server.ai_ingest import request_docs, store_requests
 from parquedb.server.config import ServerConfig
@@ -27,6 +27,9 @@ from parquedb.streaming import WorkerErrorsMV, WorkerLogsMV
 log = logging.getLogger("parquedb.server")
 
 AI_COLLECTION = "ai_logs"
+#: records buffered before an ingest flushes by itself, and at most (see ``open``)
+FLUSH_THRESHOLD = 10_000
+MAX_BUFFERED = 50_000
 #: without an ingest of its own, reads refresh the derived views at most this often (seconds)
 REFRESH_EVERY = 2.0
 
@@ -60,9 +63,11 @@ class ServerState:
         self.db = parquedb.connect(src, **self._connect_options) \
             if isinstance(src, str) else src
         enable_metrics(self.db.hooks)  # the operation counters of /metrics start now
-        # flushed by each request, never by a timer: the threshold only bounds a burst
+        # flushed for each request, never by a timer. While the store fails, senders resend
+        # and their batches pile up in the buffer: past MAX_BUFFERED records an ingest is
+        # refused with the flush's own error (a 5xx the sender retries) instead of growing it
         self.logs = WorkerLogsMV(self.db, dataset=self.config.dataset,
-                                 flush_threshold=100_000)
+                                 flush_threshold=FLUSH_THRESHOLD, max_buffered=MAX_BUFFERED)
         self.errors = WorkerErrorsMV(self.db, source=self.logs)
 
     def close(self) -> None:
@@ -71,6 +76,10 @@ class ServerState:
         try:
             if self.logs is not None:
                 self.logs.stop()
+        except Exception as e:  # only unanswered (so resent) batches can be left behind
+            log.error("final flush failed; %d buffered records were never acknowledged and "
+                      "their senders will resend them: %s", self.logs.buffered if self.logs
+                      else 0, e)
         finally:
             if self._usage is not None:
                 self._usage.stop()
@@ -143,7 +152,7 @@ class ServerState:
                                   ("AI usage", self._refresh_usage)):
                 try:
                     refresh()
-                except ParqueDBError as e:
+                except Exception as e:  # a read then shows what an earlier refresh folded in
                     log.warning("refresh of %s failed: %s", name, e)
             self._last_refresh = time.monotonic()
 
@@ -157,4 +166,4 @@ class ServerState:
             usage.refresh()
 
 
-__all__ = ["AI_COLLECTION", "REFRESH_EVERY", "ServerState"]
+__all__ = ["AI_COLLECTION", "FLUSH_THRESHOLD", "MAX_BUFFERED", "REFRESH_EVERY", "ServerState"]

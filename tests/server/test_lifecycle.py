@@ -130,3 +130,28 @@ def test_import_needs_no_extra_and_a_missing_extra_says_how_to_install() -> None
 def test_loopback_hosts() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+
+
+def test_a_store_that_fails_answers_5xx_logs_it_and_still_stops_cleanly(
+        server: Any, tmp_path: Any) -> None:
+    import shutil
+
+    from parquedb.errors import ParqueDBError
+
+    root = tmp_path / "db"
+    proc = server(str(root), TOKEN)
+    assert proc.post("/ingest/tail", [trace_item(1, script="ok-before")]).status == 200
+    shutil.rmtree(root)  # the store is gone: the next flush cannot write
+    r = proc.post("/ingest/tail", [trace_item(2, script="never-acknowledged")])
+    assert r.status >= 500, r.body
+    err = ParqueDBError.from_dict(r.json())  # a coded error, with its cause
+    assert err.code.value in ("INTERNAL", "STORAGE_ERROR", "NETWORK_ERROR")
+    metrics = proc.request("GET", "/metrics")
+    assert metrics.status == 200
+    assert f'parquedb_server_ingest_errors_total{{endpoint="tail",status="{r.status}"}} 1' \
+        in metrics.text
+    assert "parquedb_server_buffered_records 1" in metrics.text  # kept for a retry
+    assert proc.request("GET", "/").status == 200
+    assert proc.stop() == 0
+    log = proc.log
+    assert "final flush failed; 1 buffered records were never acknowledged" in log, log
