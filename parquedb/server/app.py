@@ -22,7 +22,7 @@ from starlette.routing import Route
 from parquedb.errors import ErrorCode, NotFoundError, ParqueDBError, error_from_status
 from parquedb.observability import CONTENT_TYPE
 from parquedb.server.auth import check_bearer
-from parquedb.server.body import PAYLOAD_TOO_LARGE, read_json
+from parquedb.server.body import PAYLOAD_TOO_LARGE, parse_json, read_body
 from parquedb.server.config import (
     DEFAULT_DATASET,
     DEFAULT_MAX_BODY_BYTES,
@@ -52,16 +52,18 @@ def _internal(e: BaseException) -> ParqueDBError:
 
 def _ingest_route(state: ServerState, endpoint: str,
                   work: Callable[[Any], Any], count: Callable[[Any], int]) -> Any:
-    """A POST handler: token, size-limited JSON body, then ``work`` in a thread; answered
-    2xx only once ``work`` returned (the records are durable)."""
+    """A POST handler: token, size-limited body, then JSON parsing and ``work`` in a thread;
+    answered 2xx only once ``work`` returned (the records are durable)."""
 
     async def handler(request: Request) -> Response:
         started = time.perf_counter()
         size, records = 0, 0
         try:
             check_bearer(request.headers.get("authorization"), state.config.token)
-            value, size = await read_json(request, state.config.max_body_bytes)
-            result = await run_in_threadpool(work, value)
+            body = await read_body(request, state.config.max_body_bytes)
+            size = len(body)
+            # parsing a large body is CPU work too: off the event loop, with the write
+            result = await run_in_threadpool(lambda: work(parse_json(body)))
             records = count(result)
             answer: Response = JSONAnswer(result if isinstance(result, dict)
                                           else {"records": result}, headers=NO_STORE)

@@ -53,10 +53,4 @@ def parse_json(body: bytes) -> Any:
                               code=ErrorCode.INVALID_INPUT) from None
 
 
-async def read_json(request: Request, limit: int) -> tuple[Any, int]:
-    """The body's JSON value and its size in bytes."""
-    body = await read_body(request, limit)
-    return parse_json(body), len(body)
-
-
-__all__ = ["PAYLOAD_TOO_LARGE", "body_too_large", "parse_json", "read_body", "read_json"]
+__all__ = ["PAYLOAD_TOO_LARGE", "body_too_large", "parse_json", "read_body"]
