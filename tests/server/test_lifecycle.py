@@ -155,3 +155,38 @@ def test_a_store_that_fails_answers_5xx_logs_it_and_still_stops_cleanly(
     assert proc.stop() == 0
     log = proc.log
     assert "final flush failed; 1 buffered records were never acknowledged" in log, log
+
+
+def test_embedded_app_over_an_open_database(tmp_path: Any) -> None:
+    """create_app(db) served by the application's own uvicorn (in a thread here): the
+    database stays the caller's, open after the server stopped."""
+    import threading
+    import urllib.request
+
+    import uvicorn
+
+    from parquedb.server import create_app
+
+    db = parquedb.connect(str(tmp_path / "db"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db, token=TOKEN), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ingest/tail", method="POST",
+            data=json.dumps([trace_item(i, script="embedded") for i in range(3)]).encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200 and json.load(r) == {"records": 3}
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
+    assert len(WorkerLogsMV(db).query(script="embedded")) == 3  # still open: the caller's
+    db.close()
