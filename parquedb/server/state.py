@@ -12,6 +12,7 @@ are derived).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -34,6 +35,11 @@ MAX_BUFFERED = 50_000
 REFRESH_EVERY = 2.0
 
 
+def _is_uri(source: Any) -> bool:
+    """A URI or path to open (and so to close), rather than a ``Database`` given to us."""
+    return isinstance(source, (str, os.PathLike))
+
+
 class ServerState:
     def __init__(self, db_or_uri: Any, config: ServerConfig, *, close_db: bool | None = None,
                  connect_options: dict[str, Any] | None = None) -> None:
@@ -41,7 +47,7 @@ class ServerState:
         self.counters = ServerCounters()
         self._source = db_or_uri
         self._connect_options = dict(connect_options or {})
-        self._owns_db = close_db if close_db is not None else isinstance(db_or_uri, str)
+        self._owns_db = close_db if close_db is not None else _is_uri(db_or_uri)
         self.db: Any = None
         self.logs: WorkerLogsMV | None = None
         self.errors: WorkerErrorsMV | None = None
@@ -60,8 +66,7 @@ class ServerState:
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
         src = self._source
-        self.db = parquedb.connect(src, **self._connect_options) \
-            if isinstance(src, str) else src
+        self.db = parquedb.connect(src, **self._connect_options) if _is_uri(src) else src
         enable_metrics(self.db.hooks)  # the operation counters of /metrics start now
         # flushed for each request, never by a timer. While the store fails, senders resend
         # and their batches pile up in the buffer: past MAX_BUFFERED records an ingest is
