@@ -190,3 +190,14 @@ def test_embedded_app_over_an_open_database(tmp_path: Any) -> None:
     assert not thread.is_alive()
     assert len(WorkerLogsMV(db).query(script="embedded")) == 3  # still open: the caller's
     db.close()
+
+
+def test_serve_refuses_a_missing_store_when_asked_not_to_create(tmp_path: Any) -> None:
+    from parquedb.errors import NotFoundError
+    from parquedb.server import serve
+
+    missing = tmp_path / "no-store"
+    with pytest.raises(NotFoundError) as e:  # connect's own error, before anything listens
+        serve(str(missing), port=free_port(), create=False)
+    assert e.value.code.value == "STORE_NOT_FOUND"
+    assert not missing.exists()
