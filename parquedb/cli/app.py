@@ -53,6 +53,10 @@ def run(argv: Sequence[str] | None = None) -> int:
                           standalone_mode=False)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
+    except SystemExit:
+        if _reader_went_away():  # click exits 1 on EPIPE; `parquedb export ... | head` is fine
+            return OK
+        raise
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -66,6 +70,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # the reader went away (`| head`): nothing more to say
             _silence_stdout()
     return result if isinstance(result, int) else OK
+
+
+def _reader_went_away() -> bool:
+    from click.utils import PacifyFlushWrapper
+
+    if isinstance(sys.stdout, PacifyFlushWrapper):
+        _silence_stdout()
+        return True
+    return False
 
 
 def _silence_stdout() -> None:
