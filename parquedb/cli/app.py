@@ -73,9 +73,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _reader_went_away() -> bool:
-    from click.utils import PacifyFlushWrapper
-
-    if isinstance(sys.stdout, PacifyFlushWrapper):
+    # click wraps stdout in its PacifyFlushWrapper when it met EPIPE
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
         _silence_stdout()
         return True
     return False
