@@ -74,7 +74,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _reader_went_away() -> bool:
     # click wraps stdout in its PacifyFlushWrapper when it met EPIPE
-    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+    if type(sys.stdout).__name__.lstrip("_") == "PacifyFlushWrapper":
         _silence_stdout()
         return True
     return False

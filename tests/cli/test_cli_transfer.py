@@ -120,3 +120,18 @@ def test_import_problems(cli, sample_store: str, tmp_path: Path) -> None:
     refused = cli("import", sample_store, "posts", str(reserved))
     assert refused.returncode == 1 and refused.stderr.startswith("error [INVALID_INPUT]: ")
     assert "'version'" in refused.stderr
+
+
+def test_a_reader_that_goes_away_is_not_a_failure(cli, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store = str(tmp_path / "db")
+    with parquedb.connect(store) as db:
+        db.posts.create_many([{"n": i, "pad": "x" * 200} for i in range(3000)])
+    script = (f"set -o pipefail; {sys.executable} -m parquedb export {store} posts - "
+              "--format jsonl | head -1")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                         env=cli.env(), timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["n"] == 0 and out.stderr == ""
