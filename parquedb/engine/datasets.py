@@ -285,13 +285,42 @@ def fresh_rows(table: pa.Table, column: str, existing: list[pa.Array]) -> pa.Tab
     return table.filter(mask)
 
 
+TIER_BASE = 256 << 10  # files under this size make the first size tier
+
+
+def _tier(nbytes: int, factor: int) -> int:
+    """The size tier of a file: 0 under :data:`TIER_BASE`, then one per ``factor`` times."""
+    tier, bound = 0, TIER_BASE
+    while nbytes >= bound:
+        tier += 1
+        bound *= factor
+    return tier
+
+
+def merge_sets(in_part: list[DatasetFile], *, min_files: int, small_bytes: int,
+               tiered: bool) -> list[list[DatasetFile]]:
+    """The sets of files of one partition a compaction merges, each into one file.
+
+    Untiered (a compaction asked for): all files under ``small_bytes``, when there are at
+    least ``min_files``. Tiered (the automatic compaction of a stream): the files of one size
+    tier, when that tier has ``min_files``; a merged file lands about one tier up, so each
+    record is rewritten about log(size) times, not once per merge as when a busy partition's
+    growing merged file is merged again and again."""
+    members = [f for f in in_part if f.bytes < small_bytes]
+    if not tiered:
+        return [members] if len(members) >= min_files else []
+    tiers: dict[int, list[DatasetFile]] = {}
+    for f in members:
+        tiers.setdefault(_tier(f.bytes, max(min_files, 2)), []).append(f)
+    return [v for _, v in sorted(tiers.items()) if len(v) >= min_files]
+
+
 def stage_compact(files: Any, storage: Any, batch: Any, dataset: str, *, min_files: int = 2,
-                  small_bytes: int = 32 << 20) -> dict[str, int]:
-    """Merge the small files (under ``small_bytes``) of each partition of ``dataset`` that has
-    at least ``min_files`` of them into one file (staged in ``batch``); large files are left
-    alone, so a busy partition is never rewritten whole again and again. Each record keeps its
-    original ``_seq``: incremental readers never count a record twice and answers never
-    change. Streams one row group at a time: memory stays bounded whatever the sizes."""
+                  small_bytes: int = 32 << 20, tiered: bool = False) -> dict[str, int]:
+    """Merge small files of each partition of ``dataset`` (the sets :func:`merge_sets`
+    chooses) into one file each, staged in ``batch``; large files are left alone. Each record
+    keeps its original ``_seq``: incremental readers never count a record twice and answers
+    never change. Streams one row group at a time: memory stays bounded whatever the sizes."""
     ds = batch.view.state.datasets.get(dataset)
     if ds is None:
         return {"partitions": 0, "files_removed": 0, "files_written": 0}
@@ -299,13 +328,12 @@ def stage_compact(files: Any, storage: Any, batch: Any, dataset: str, *, min_fil
     removed: list[str] = []
     written: list[DatasetFile] = []
     for part, in_part in sorted(ds.partitions().items()):
-        members = [f for f in in_part if f.bytes < small_bytes]
-        if len(members) < min_files:
-            continue
-        members.sort(key=lambda f: (f.lo, f.key))
-        written.append(_merge(files, storage, dataset, part, members))
-        removed.extend(f.key for f in members)
-        partitions += 1
+        sets = merge_sets(in_part, min_files=min_files, small_bytes=small_bytes, tiered=tiered)
+        for members in sets:
+            members.sort(key=lambda f: (f.lo, f.key))
+            written.append(_merge(files, storage, dataset, part, members))
+            removed.extend(f.key for f in members)
+        partitions += bool(sets)
     batch.add_dataset_files(dataset, written)
     batch.remove_dataset_files(dataset, removed)
     return {"partitions": partitions, "files_removed": len(removed),
@@ -352,4 +380,4 @@ def _conform(t: pa.Table, schema: pa.Schema) -> pa.Table:
 
 __all__ = ["HOUR_US", "SEQ_COLUMN", "DatasetFile", "DatasetSource", "DatasetState", "KeyCache",
            "check_dataset_name", "files_of", "fresh_rows", "is_dataset_file", "partition_of",
-           "split_by_hour", "sql_name", "stage_compact", "times_of", "write_file"]
+           "merge_sets", "split_by_hour", "sql_name", "stage_compact", "times_of", "write_file"]

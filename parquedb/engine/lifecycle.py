@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from parquedb.engine.compaction import compact_collection
-from parquedb.engine.datasets import stage_compact
+from parquedb.engine.datasets import merge_sets, stage_compact
 from parquedb.engine.format import Commit
 from parquedb.engine.table import Table
 from parquedb.storage import Storage
@@ -53,17 +53,20 @@ class Lifecycle:
 
 
     def _compact_dataset(self, name: str) -> None:
-        """Merge a dataset's partitions once one holds more than ``compact_small_files``
-        files (appends from a steady stream add a few files per partition each flush)."""
+        """Merge files of a dataset's partition once one size tier of it holds more than
+        ``compact_small_files`` (appends from a steady stream add a few files per partition
+        each flush); see :func:`merge_sets`."""
         table, s = self.table, self.table.settings
         limit, small = s.compact_small_files, s.small_file_bytes
         ds = table.snapshot.state.datasets.get(name)
-        if ds is None or all(sum(1 for f in v if f.bytes < small) <= limit
-                             for v in ds.partitions().values()):
+        if ds is None or not any(merge_sets(v, min_files=limit + 1, small_bytes=small,
+                                            tiered=True)
+                                 for v in ds.partitions().values()):
             return
         try:
             table.commit(lambda snap, b: stage_compact(table.files, table.storage, b, name,
-                                                       min_files=limit + 1, small_bytes=small),
+                                                       min_files=limit + 1, small_bytes=small,
+                                                       tiered=True),
                          info={"op": "compact", "dataset": name})
         except Exception:  # the append itself is committed: never fail it here
             log.warning("automatic compaction of dataset %s failed", name, exc_info=True)

@@ -256,3 +256,31 @@ def test_db_compact_merges_dataset_partitions_too(local_store: Any) -> None:
     assert stats["datasets"][0]["files_removed"] == 4
     assert db.compact("logs/workers")["files_removed"] == 0  # one file left: nothing to do
     assert db.sql("SELECT * FROM logs_workers ORDER BY id").to_pylist() == before
+
+
+def _simulate(appends: int, size: int, tiered: bool) -> tuple[int, int]:
+    """Bytes rewritten by the automatic compaction of one partition fed ``appends`` files of
+    ``size`` bytes, and the files left."""
+    from parquedb.engine.datasets import DatasetFile, merge_sets
+
+    files: list[DatasetFile] = []
+    rewritten = 0
+    for i in range(appends):
+        files.append(DatasetFile(f"f{i}", 1, size, "p", i, i))
+        for members in merge_sets(files, min_files=17, small_bytes=32 << 20, tiered=tiered):
+            total = sum(f.bytes for f in members)
+            rewritten += total
+            files = [f for f in files if f not in members]
+            files.append(DatasetFile(f"m{i}", 1, total, "p", 0, i, merged=True))
+    return rewritten, len(files)
+
+
+def test_a_busy_partition_is_not_rewritten_whole_again_and_again() -> None:
+    # 5,000 flushes of 50 KB into one hour: the tiered policy rewrites each byte about three
+    # times (the log of the size); merging everything under 32 MiB every 16 files rewrites
+    # the growing merged file each time: about 20 times
+    total = 5_000 * 50_000
+    tiered, left = _simulate(5_000, 50_000, tiered=True)
+    assert tiered < 4 * total and left <= 4 * 17
+    untiered, _ = _simulate(5_000, 50_000, tiered=False)
+    assert untiered > 15 * total
