@@ -14,6 +14,7 @@ from typing import Any
 
 from parquedb.engine import WriteBatch
 from parquedb.errors import EntityNotFoundError, ErrorCode, MVError, QueryError, ValidationError
+from parquedb.errors import arguments as A
 from parquedb.exec import reads
 from parquedb.exec import writes as W
 from parquedb.exec.session import READONLY, Session
@@ -111,6 +112,9 @@ class Collection:
     def get(self, id: str, *, include_deleted: bool = False,
             as_of: datetime | None = None) -> dict[str, Any] | None:
         """The entity with this id (local or full), or None."""
+        A.require_bool("include_deleted", include_deleted)
+        A.require_datetime("as_of", as_of)
+
         def go() -> dict[str, Any] | None:
             fid = self._fid(id)
             with self._session.reading(_micros(as_of)) as r:
@@ -123,17 +127,24 @@ class Collection:
              as_of: datetime | None = None, timeout: float | None = None) -> FindResult:
         """Entities matching ``filter`` (MongoDB semantics), sorted, paged and projected.
         ``timeout``: seconds; past it the read stops with :class:`~parquedb.errors.TimeoutError`."""
+        A.require_filter(filter)
+        A.require_sort(sort)
+        A.require_int("limit", limit)
+        A.require_int("skip", skip, optional=False)
+        A.require_str("cursor", cursor)
+        A.require_dict("project", project)
+        A.require_bool("include_deleted", include_deleted)
+        A.require_datetime("as_of", as_of)
         seconds = check_timeout(timeout)
 
         def go() -> FindResult:
             spec = normalize_sort(sort) if sort else []
             if not any(f == "$id" for f, _ in spec):
                 spec = [*spec, ("$id", 1)]
-            if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
-                                      or limit < 0):
-                raise QueryError("limit must be a non-negative int", code=ErrorCode.QUERY_ERROR)
-            if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-                raise QueryError("skip must be a non-negative int", code=ErrorCode.QUERY_ERROR)
+            if limit is not None and limit < 0:
+                raise QueryError(f"limit must be >= 0, got {limit}", code=ErrorCode.QUERY_ERROR)
+            if skip < 0:
+                raise QueryError(f"skip must be >= 0, got {skip}", code=ErrorCode.QUERY_ERROR)
             proj = compile_projection(project)
             after = sort_key(spec)(decode_cursor(cursor, spec)) if cursor is not None else None
             with self._session.reading(_micros(as_of)) as r, deadline(seconds, "find"):
@@ -154,6 +165,8 @@ class Collection:
     def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False,
               timeout: float | None = None) -> int:
         """How many entities match ``filter``; ``timeout`` as in :meth:`find`."""
+        A.require_filter(filter)
+        A.require_bool("include_deleted", include_deleted)
         seconds = check_timeout(timeout)
 
         def go() -> int:
@@ -172,6 +185,10 @@ class Collection:
                upsert: bool = False, actor: str | None = None,
                return_document: str = "after") -> dict[str, Any] | None:
         """Apply update operators to one entity (the ``"before"`` or ``"after"`` image)."""
+        A.require_int("expected_version", expected_version)
+        A.require_bool("upsert", upsert)
+        A.require_str("return_document", return_document, optional=False)
+
         def go() -> dict[str, Any] | None:
             who = check_actor(actor)
             fid = self._fid(id)
@@ -200,6 +217,8 @@ class Collection:
     def update_many(self, filter: dict[str, Any] | None, update: dict[str, Any], *,
                     actor: str | None = None) -> UpdateResult:
         """Update every match atomically (re-evaluated if another writer commits first)."""
+        A.require_filter(filter)
+
         def go() -> UpdateResult:
             who = check_actor(actor)
             _check_update_doc(update)
@@ -215,6 +234,8 @@ class Collection:
     def upsert(self, filter: dict[str, Any] | None, update: dict[str, Any], *,
                actor: str | None = None) -> dict[str, Any]:
         """Update the first match (by ``$id``), or insert one built from the filter's equalities."""
+        A.require_filter(filter)
+
         def go() -> dict[str, Any]:
             who = check_actor(actor)
             _check_update_doc(update)
@@ -236,6 +257,9 @@ class Collection:
     def delete(self, id: str, *, hard: bool = False, expected_version: int | None = None,
                actor: str | None = None) -> bool:
         """Soft delete (a new version with ``deletedAt``), or ``hard=True`` to remove it."""
+        A.require_bool("hard", hard)
+        A.require_int("expected_version", expected_version)
+
         def go() -> bool:
             who = check_actor(actor)
             fid = self._fid(id)
@@ -256,6 +280,10 @@ class Collection:
 
     def delete_many(self, filter: dict[str, Any] | None, *, hard: bool = False,
                     actor: str | None = None) -> int:
+        """Delete every match atomically (soft, or ``hard=True``); returns how many."""
+        A.require_filter(filter)
+        A.require_bool("hard", hard)
+
         def go() -> int:
             who = check_actor(actor)
             compile_filter(filter)
@@ -289,6 +317,10 @@ class Collection:
     def history(self, id: str, *, since: datetime | None = None, until: datetime | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
         """Events of one entity, oldest first (``limit`` keeps the newest N)."""
+        A.require_datetime("since", since)
+        A.require_datetime("until", until)
+        A.require_int("limit", limit)
+
         def go() -> list[dict[str, Any]]:
             fid = self._fid(id)
             lo = datetime_to_micros(since) if since is not None else None
@@ -311,6 +343,9 @@ class Collection:
         in DuckDB when every part of it has an exact SQL equivalent. ``timeout`` as in
         :meth:`find`.
         """
+        if not isinstance(pipeline, (list, tuple)):
+            raise TypeError(f"pipeline must be a list of stages such as [{{'$match': {{}}}}], "
+                            f"not {type(pipeline).__name__}")
         seconds = check_timeout(timeout)
 
         def go() -> list[dict[str, Any]]:

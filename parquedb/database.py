@@ -30,6 +30,7 @@ from parquedb.observability import HookRegistry
 from parquedb.storage import Storage, open_storage
 from parquedb.storage.fsspec_store import refuse_unless_conditional
 from parquedb.support.deadline import check_timeout, deadline
+from parquedb.support.typos import misspelt
 from parquedb.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -120,8 +121,14 @@ class Database:
         return self.collection(name)
 
     def __getattr__(self, name: str) -> Collection:
+        """``db.<name>`` is the collection ``name``, unless ``name`` reads as a misspelt
+        Database attribute (the rule of :func:`parquedb.support.typos.misspelt`: same first
+        letter, one or two letters off, not a plural): then ``AttributeError`` names it
+        ("did you mean list_collections?"). ``db[name]`` and ``db.collection(name)`` always
+        give the collection."""
         if name.startswith("_"):
             raise AttributeError(name)
+        _refuse_typo(self, name)
         return self.collection(name)
 
     def list_collections(self, *, detail: bool = False) -> list[Any]:
@@ -141,6 +148,27 @@ class Database:
                         if r.snapshot.state.datasets[d].files]
                 return out
         return self._run("query", "list_collections", None, go)
+
+    def drop_collection(self, name: str, *, actor: str | None = None) -> int:
+        """Remove every entity of collection ``name`` (soft-deleted ones too) in one commit;
+        returns how many. Its history stays readable (``history``, ``as_of`` before the drop);
+        it leaves ``list_collections()`` and ``db.sql()``; a later create starts it afresh.
+        ``CollectionNotFoundError`` when it holds no entity; ``MVError`` for a materialized
+        view (use ``drop_view``). Its data files are compacted away right after."""
+        from parquedb.exec.drop import drop_plan
+        from parquedb.model.entity import check_actor
+
+        key = check_collection_name(name)
+
+        def go() -> int:
+            removed: int = self._session.write(drop_plan(key, check_actor(actor)),
+                                               info={"op": "drop_collection", "collection": key})
+            try:  # the files now hold only stale rows; answers do not depend on this
+                compact_collection(self._table, key, full=True)
+            except ParqueDBError:
+                log.warning("compaction after dropping %s failed", key, exc_info=True)
+            return removed
+        return self._run("mutation", "drop_collection", key, go)
 
     # -- SQL -------------------------------------------------------------------------------
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None, *,
@@ -248,6 +276,16 @@ class Database:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _refuse_typo(obj: object, name: str) -> None:
+    """AttributeError for ``obj.<name>`` when ``name`` looks like a typo of a public method."""
+    meant = misspelt(name, [m for m in dir(obj) if not m.startswith("_")])
+    if meant is not None:
+        raise AttributeError(
+            f"'Database' object has no attribute {name!r}: did you mean {meant}? "
+            f"(for a collection of that name: db[{name!r}] or db.collection({name!r}))",
+            name=name, obj=obj)
 
 
 def _instrument(hooks: HookRegistry, storage: Storage) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from parquedb.collection import Collection, Runner
 from parquedb.exec.session import TransactionSession
 from parquedb.model.entity import check_collection_name
+from parquedb.support.typos import misspelt
 
 
 class Transaction:
@@ -37,8 +38,15 @@ class Transaction:
         return self.collection(name)
 
     def __getattr__(self, name: str) -> Collection:
+        """``tx.<name>`` is the collection ``name`` unless it reads as a misspelt Transaction
+        method (the rule of ``Database.__getattr__``); ``tx[name]`` always is."""
         if name.startswith("_"):
             raise AttributeError(name)
+        meant = misspelt(name, [m for m in dir(self) if not m.startswith("_")])
+        if meant is not None:
+            raise AttributeError(
+                f"'Transaction' object has no attribute {name!r}: did you mean {meant}? "
+                f"(a collection of that name: tx[{name!r}])", name=name, obj=self)
         return self.collection(name)
 
     def commit(self) -> None:

@@ -56,6 +56,20 @@ def view_sql(rel: CurrentRows, collection: str) -> str:
             f"WHERE NOT _tomb AND deletedAt IS NULL")
 
 
+def _has_entities(snap: Snapshot, collection: str) -> bool:
+    """Whether ``collection`` still holds an entity (a dropped one holds none). Cheap for a
+    live collection: an inlined row, or data files without inlined deletions, say so."""
+    cs = snap.state.collections[collection]
+    deletions = False
+    for row in cs.rows.values():
+        if not row.tomb:
+            return True
+        deletions = True
+    if not cs.files:
+        return False
+    return not deletions or next(iter(snap.scan(collection)), None) is not None
+
+
 def run_user_sql(duck: Duck, snap: Snapshot, query: Any, params: Any = None) -> pa.Table:
     """Run one read-only ``SELECT`` over views of every collection of ``snap``."""
     if not isinstance(query, str):
@@ -72,8 +86,8 @@ def run_user_sql(duck: Duck, snap: Snapshot, query: Any, params: Any = None) -> 
     try:
         with duck.lock:
             for name in sorted(snap.state.collections):
-                if name.startswith("_"):  # internal collections (a view's partial states)
-                    continue
+                if name.startswith("_") or not _has_entities(snap, name):
+                    continue  # internal (a view's partial states), or dropped
                 rel = CurrentRows(duck, snap, name)
                 rels.append(rel)
                 duck.con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS "

@@ -14,7 +14,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import inflection
+
 from parquedb.errors import ErrorCode, ValidationError
+from parquedb.errors.echo import shown
 from parquedb.model.values import datetime_to_micros as datetime_to_micros  # re-exported
 from parquedb.model.values import decode_doc
 
@@ -27,6 +30,7 @@ RESERVED_FIELDS = frozenset(
 )
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_ID_LEN = 512
+_MAX_COLLECTION_LEN = 128
 _BAD_ID_CHAR = re.compile("[\x00-\x1f/\ud800-\udfff]")
 
 
@@ -109,23 +113,35 @@ def check_collection_name(name: Any) -> str:
         raise ValidationError(f"collection name must be a string, not {type(name).__name__}",
                               code=ErrorCode.INVALID_TYPE, field="collection")
     lowered = name.lower()
-    if not _COLLECTION_NAME.match(lowered) or len(lowered) > 128:
+    if len(lowered) > _MAX_COLLECTION_LEN:
         raise ValidationError(
-            f"invalid collection name {name!r}: use a letter then letters, digits or '_'",
-            code=ErrorCode.INVALID_INPUT, field="collection", collection=name[:200])
+            f"invalid collection name {shown(name)}: names are at most {_MAX_COLLECTION_LEN} "
+            "characters", code=ErrorCode.INVALID_INPUT, field="collection",
+            collection=shown(name))
+    if not _COLLECTION_NAME.match(lowered):
+        raise ValidationError(
+            f"invalid collection name {shown(name)}: names are a letter, then letters, digits "
+            "or '_'", code=ErrorCode.INVALID_INPUT, field="collection", collection=shown(name))
     return lowered
 
 
+#: endings of words that are singular although they end in s (``campus``, ``analysis``)
+_SINGULAR_S = ("ss", "us", "sis", "xis")
+
+
 def type_name(collection: str) -> str:
-    """``posts`` → ``Post``, ``categories`` → ``Category``, ``blog_posts`` → ``BlogPost``."""
+    """The default ``$type``: the collection name singular, in PascalCase. ``posts`` →
+    ``Post``, ``categories`` → ``Category``, ``blog_posts`` → ``BlogPost``, ``addresses`` →
+    ``Address``, ``analyses`` → ``Analysis``, ``status`` → ``Status``, ``news`` → ``News``.
+
+    Only the last word is made singular (by the ``inflection`` package's English rules),
+    and only when it ends in ``s``: a name not ending in ``s`` is kept (``people`` →
+    ``People``, ``data`` → ``Data``). Existing entities keep the ``$type`` stored with them.
+    """
     words = collection.split("_")
     last = words[-1]
-    if last.endswith("ies") and len(last) > 3:
-        last = last[:-3] + "y"
-    elif last.endswith(("sses", "xes", "zes", "ches", "shes")):
-        last = last[:-2]
-    elif last.endswith("s") and not last.endswith("ss") and len(last) > 1:
-        last = last[:-1]
+    if last.endswith("s") and not last.endswith(_SINGULAR_S):
+        last = inflection.singularize(last) or last
     words[-1] = last
     return "".join(w[:1].upper() + w[1:] for w in words if w)
 
@@ -140,12 +156,25 @@ def local_id(collection: str, entity_id: Any) -> str:
         prefix, _, lid = entity_id.partition("/")
         if prefix != collection:
             raise ValidationError(
-                f"$id {entity_id!r} belongs to collection {prefix!r}, not {collection!r}",
-                code=ErrorCode.INVALID_INPUT, field="$id", collection=collection)
+                f"$id {shown(entity_id)} belongs to collection {shown(prefix)}, not "
+                f"{collection!r}", code=ErrorCode.INVALID_INPUT, field="$id",
+                collection=collection)
     if not lid or len(lid) > _MAX_ID_LEN or lid in (".", "..") or _BAD_ID_CHAR.search(lid):
-        raise ValidationError(f"invalid $id {entity_id!r}", code=ErrorCode.INVALID_INPUT,
-                              field="$id", collection=collection)
+        raise ValidationError(f"invalid $id {shown(entity_id)}: {_id_rule_broken(lid)}",
+                              code=ErrorCode.INVALID_INPUT, field="$id", collection=collection)
     return lid
+
+
+def _id_rule_broken(lid: str) -> str:
+    if not lid:
+        return "an id may not be empty"
+    if len(lid) > _MAX_ID_LEN:
+        return f"ids are at most {_MAX_ID_LEN} characters"
+    if lid in (".", ".."):
+        return "an id may not be '.' or '..'"
+    bad = _BAD_ID_CHAR.search(lid)
+    where = f" ({bad.group()!a} at position {bad.start()})" if bad else ""
+    return f"ids may not contain '/', control characters or lone surrogates{where}"
 
 
 def full_id(collection: str, entity_id: Any) -> str:

@@ -24,6 +24,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from parquedb.errors.echo import shown
+
 __all__ = ["MISSING", "Pinned", "get_path", "resolve", "resolve_parts", "split_path"]
 
 
@@ -81,7 +83,8 @@ def split_path(path: str) -> tuple[str, ...]:
         raise ValueError(f"a field path must be a string, not {type(path).__name__}")
     parts = tuple(path.split("."))
     if "" in parts:
-        raise ValueError(f"invalid field path {path!r}: empty component")
+        raise ValueError(f"invalid field path {shown(path)}: a path may not have an empty "
+                         "component (two dots, or a dot at either end)")
     return parts
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from parquedb.errors import ErrorCode, ValidationError
+from parquedb.errors.echo import ECHO_LIMIT, shown
 
 __all__ = [
     "MAX_DEPTH", "decode_doc", "decode_value", "dumps", "encode_doc", "encode_value", "loads",
@@ -87,11 +88,12 @@ def _check_key(key: Any) -> None:
     if type(key) is not str:
         raise _Invalid(ErrorCode.INVALID_INPUT, f"dict key must be a str, not {type(key).__name__}")
     if key[:1] == "$":
-        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {_key_part(key)!r} may not start with '$'")
+        raise _Invalid(ErrorCode.INVALID_INPUT,
+                       f"key {shown(_key_part(key))} may not start with '$'")
     if "." in key:
-        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {_key_part(key)!r} may not contain '.'")
+        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {shown(_key_part(key))} may not contain '.'")
     if not _valid_str(key):
-        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {key!a} holds a lone surrogate")
+        raise _Invalid(ErrorCode.INVALID_INPUT, f"key {shown(key)} holds a lone surrogate")
     if len(_GOOD_KEYS) < _GOOD_KEYS_MAX:
         _GOOD_KEYS.add(key)
 
@@ -175,6 +177,8 @@ def _to_error(e: _Invalid, path: str) -> ValidationError:
     parts = ([path] if path else []) + e.parts[::-1]
     field = ".".join(parts)
     where = field or "value"
+    if len(where) > ECHO_LIMIT:
+        where = f"{where[:ECHO_LIMIT]}… ({len(where)} characters)"
     return ValidationError(f"{where}: {e.reason}", code=e.code, field=field or None)
 
 
