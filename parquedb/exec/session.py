@@ -31,7 +31,14 @@ from parquedb.engine.datasets import (
     files_of,
     stage_compact,
 )
-from parquedb.errors import CommitConflictError, ErrorCode, NotFoundError, ValidationError
+from parquedb.errors import (
+    CommitConflictError,
+    ErrorCode,
+    NotFoundError,
+    ParqueDBError,
+    StorageError,
+    ValidationError,
+)
 from parquedb.exec import datasets as _datasets
 from parquedb.exec.stage import Change, Stage, changes_since, entities
 from parquedb.model.entity import Row, now_micros
@@ -150,7 +157,13 @@ class AutoCommit:
             yield Reader(_PastView(snap), snap)
 
     def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
-        _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
+        try:
+            _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
+        except ParqueDBError:
+            raise
+        except OSError as e:  # code above the API writes through here too (dataset appends)
+            op = (info or {}).get("op", "write")
+            raise StorageError(f"{op} failed: {e}", operation=op, cause=e) from e
         return result
 
     def transact(self, fn: Callable[[Stage], T], *, info: dict[str, Any] | None = None) -> T:

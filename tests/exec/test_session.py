@@ -199,3 +199,22 @@ def test_put_many_creates_replaces_and_skips_what_is_equal(tmp_path: Any, scan: 
         db.session.transact(twice)
     assert db.things.get("things/e") is None  # nothing of a failed plan is written
     db.close()
+
+
+def test_a_failing_store_under_an_append_is_a_coded_storage_error(tmp_path: Any) -> None:
+    import shutil
+
+    import pyarrow as pa
+
+    from parquedb.errors import StorageError
+
+    db = parquedb.connect(str(tmp_path / "db"))
+    db.things.create({"n": 1})
+    shutil.rmtree(tmp_path / "db")  # the folder vanishes under an open database
+    records = pa.table({"timestamp": pa.array([1_764_800_000_000_000], pa.timestamp("us",
+                                                                                   "UTC")),
+                        "id": ["r1"]})
+    with pytest.raises(StorageError) as got:
+        db.session.append("logs/x", records, key="id")
+    assert got.value.code == ErrorCode.STORAGE_ERROR and "append failed" in str(got.value)
+    db.close()
