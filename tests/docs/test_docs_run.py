@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.docblocks import DocsTestError, clean_env, plan, run_file
+from helpers.docblocks import DocsTestError, anchors, broken_links, clean_env, plan, run_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN = sorted([*ROOT.glob("*.md"), *(ROOT / "docs").rglob("*.md")])
@@ -50,6 +50,14 @@ def test_markdown_blocks_run(md: Path, tmp_path: Path, request: pytest.FixtureRe
     outcome = run_file(md, tmp_path, s3=s3)
     if not outcome.ok:
         pytest.fail(outcome.report, pytrace=False)
+
+
+@pytest.mark.parametrize("md", MARKDOWN, ids=[_id(p) for p in MARKDOWN])
+def test_markdown_links_resolve(md: Path) -> None:
+    """Every relative link names a file that exists, and an #anchor a heading it has."""
+    problems = broken_links(md)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[_id(p) for p in EXAMPLES])
@@ -168,6 +176,19 @@ def test_indented_fences_in_lists_run(tmp_path: Path) -> None:
                        "   ```python\n   assert x + 1 == 42\n   ```\n")
     outcome = run_file(md, tmp_path)
     assert outcome.ok and outcome.ran == 2, outcome.report
+
+
+def test_the_link_check_bites(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other guide\n\n## The `find` call, again\n\n"
+                                       "```python\n# not a heading\n```\n")
+    md = _md(tmp_path, "See [other](other.md), [a part](other.md#the-find-call-again),\n"
+                       "[missing](nope.md), [bad anchor](other.md#not-a-heading), "
+                       "[web](https://example.com/x.md) and `[code](nope.md)`.\n")
+    assert anchors(tmp_path / "other.md") == {"other-guide", "the-find-call-again"}
+    problems = broken_links(md)
+    assert len(problems) == 2, problems
+    assert "nope.md: no such file" in problems[0]
+    assert "no heading #not-a-heading" in problems[1]
 
 
 def test_an_unclosed_fence_is_an_error(tmp_path: Path) -> None:

@@ -209,3 +209,58 @@ def run_file(path: Path, cwd: Path, *, s3: dict[str, str] | None = None,
                   f"{failure['error']}\n--- stderr of the run (last 3000 characters) ---\n"
                   f"{run.stderr[-3000:]}")
     return Outcome(False, report, len(todo), skipped)
+
+
+# -- links -----------------------------------------------------------------------------------
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+HEADING = re.compile(r"^#{1,6}\s+(?P<text>.+?)\s*#*\s*$")
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"[`*_]|<[^>]+>", "", heading).strip().lower()
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link keeps its text
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every heading anchor of a markdown file (repeated headings get -1, -2 ...)."""
+    seen: dict[str, int] = {}
+    out: set[str] = set()
+    in_fence = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        m = None if in_fence else HEADING.match(line)
+        if m is None:
+            continue
+        base = slug(m.group("text"))
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.add(base if n == 0 else f"{base}-{n}")
+    return out
+
+
+def broken_links(path: Path) -> list[str]:
+    """Relative links of ``path`` whose file, or whose #anchor in a markdown file, is missing
+    (links inside code blocks and to http(s)/mailto are not checked)."""
+    problems: list[str] = []
+    in_fence = False
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        for m in LINK.finditer(re.sub(r"`[^`]*`", "", line)):
+            target = m.group("target")
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                continue  # http:, https:, mailto: ...
+            file_part, _, anchor = target.partition("#")
+            dest = (path.parent / file_part).resolve() if file_part else path.resolve()
+            if not dest.exists():
+                problems.append(f"{path}:{n}: {target}: no such file")
+            elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+                problems.append(f"{path}:{n}: {target}: no heading #{anchor} in {dest.name}")
+    return problems
