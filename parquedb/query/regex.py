@@ -111,9 +111,9 @@ class Regex:
         self._on_empty: bool | None = None
         if nonboundary:
             self._on_empty = re.compile(pattern, flags).search("") is not None
-        self._fast: Callable[[str], Any] | None = None
+        self._fast: Callable[[str], bool] | None = None
         if re2_pattern is not None:
-            self._fast = re2.compile(re2_pattern, _RE2_OPTIONS).search
+            self._fast = _re2_search(re2_pattern)
         self._slow: Any = None
         self._ascii_only = ascii_only
         self._fold = fold
@@ -144,7 +144,7 @@ class Regex:
     def _search_re2(self, s: str) -> bool:
         assert self._fast is not None
         try:
-            return self._fast(s) is not None
+            return self._fast(s)
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8, RE2 cannot read it
             return self._bounded_search(s)
 
@@ -178,6 +178,24 @@ class Regex:
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r}, flags={self.flags}, engine={self.engine!r})"
+
+
+def _re2_search(pattern: str) -> Callable[[str], bool]:
+    """``text -> bool`` for an RE2 pattern. The binding's own ``search`` builds a match object
+    with offsets in characters (about 5 µs a call); asking the compiled program directly for
+    the span of the whole match costs a quarter of that."""
+    compiled = re2.compile(pattern, _RE2_OPTIONS)
+    program = getattr(compiled, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if program is None or anchor is None or not hasattr(program, "Match"):
+        search = compiled.search
+        return lambda text: search(text) is not None  # pragma: no cover - other bindings
+    match = program.Match
+
+    def fast(text: str) -> bool:
+        raw = text.encode()  # UnicodeEncodeError for a lone surrogate: the caller falls back
+        return bool(match(anchor, raw, 0, len(raw))[0][0] != -1)
+    return fast
 
 
 def _make_options() -> Any:
