@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +118,32 @@ def test_an_unreachable_endpoint_fails_fast_and_clearly(cli, tmp_path: Path) -> 
         assert len(out.stderr.strip().splitlines()) == 1
     env_endpoint = cli("info", "s3://bucket/db", env={**env, "PARQUEDB_S3_ENDPOINT": endpoint})
     assert env_endpoint.returncode == 1 and endpoint in env_endpoint.stderr
+
+
+def test_a_backup_taken_while_a_writer_writes_is_one_commit(cli, tmp_path: Path) -> None:
+    store = busy_store(str(tmp_path / "db"))
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, parquedb\n"
+         "db = parquedb.connect(sys.argv[1])\n"
+         "i = 0\n"
+         "while True:\n"
+         "    db.posts.create_many([{'w': i, 'k': j} for j in range(50)]); i += 1\n",
+         store], env=cli.env())
+    try:
+        time.sleep(1.0)  # the writer is committing
+        done = cli.json("backup", store, str(tmp_path / "bk"))
+    finally:
+        writer.kill()
+        writer.wait()
+    seq = done["seq"]
+    assert seq > 6  # commits of the writer are in the copy
+    commit_ts = json.loads(Path(store, "_log", f"{seq:020d}.json").read_bytes())["ts"]
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=commit_ts)
+    with parquedb.connect(store, create=False) as db:
+        assert db.posts.count() > 1499  # the writer went on past the backup
+        expected = sorted(str(e) for e in db.posts.find(None, limit=None, as_of=at))
+    with parquedb.connect(str(tmp_path / "bk"), create=False) as db:
+        got = sorted(str(e) for e in db.posts.find(None, limit=None))
+    assert got == expected
+    assert cli.json("verify", str(tmp_path / "bk"))["ok"] is True
