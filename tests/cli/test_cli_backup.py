@@ -124,11 +124,11 @@ def test_a_backup_taken_while_a_writer_writes_is_one_commit(cli, tmp_path: Path)
     store = busy_store(str(tmp_path / "db"))
     writer = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, parquedb\n"
+         ("import sys, parquedb\n"
          "db = parquedb.connect(sys.argv[1])\n"
          "i = 0\n"
          "while True:\n"
-         "    db.posts.create_many([{'w': i, 'k': j} for j in range(50)]); i += 1\n",
+         "    db.posts.create_many([{'w': i, 'k': j} for j in range(50)]); i += 1\n"),
          store], env=cli.env())
     try:
         time.sleep(1.0)  # the writer is committing
