@@ -183,12 +183,14 @@ def test_the_link_check_bites(tmp_path: Path) -> None:
                                        "```python\n# not a heading\n```\n")
     md = _md(tmp_path, "See [other](other.md), [a part](other.md#the-find-call-again),\n"
                        "[missing](nope.md), [bad anchor](other.md#not-a-heading), "
-                       "[web](https://example.com/x.md) and `[code](nope.md)`.\n")
+                       "[web](https://example.com/x.md) and `[code](nope.md)`.\n"
+                       "A [wrapped\nlink](gone.md).\n")
     assert anchors(tmp_path / "other.md") == {"other-guide", "the-find-call-again"}
     problems = broken_links(md)
-    assert len(problems) == 2, problems
+    assert len(problems) == 3, problems
     assert "nope.md: no such file" in problems[0]
     assert "no heading #not-a-heading" in problems[1]
+    assert f"{md}:3: gone.md: no such file" in problems[2]
 
 
 def test_an_unclosed_fence_is_an_error(tmp_path: Path) -> None:

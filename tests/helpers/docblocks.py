@@ -244,23 +244,26 @@ def anchors(path: Path) -> set[str]:
 
 def broken_links(path: Path) -> list[str]:
     """Relative links of ``path`` whose file, or whose #anchor in a markdown file, is missing
-    (links inside code blocks and to http(s)/mailto are not checked)."""
-    problems: list[str] = []
+    (links inside code blocks or code spans, and to http(s)/mailto, are not checked)."""
+    lines: list[str] = []
     in_fence = False
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line in path.read_text(encoding="utf-8").splitlines():
         if FENCE.match(line):
             in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        for m in LINK.finditer(re.sub(r"`[^`]*`", "", line)):
-            target = m.group("target")
-            if re.match(r"^[a-z][a-z0-9+.-]*:", target):
-                continue  # http:, https:, mailto: ...
-            file_part, _, anchor = target.partition("#")
-            dest = (path.parent / file_part).resolve() if file_part else path.resolve()
-            if not dest.exists():
-                problems.append(f"{path}:{n}: {target}: no such file")
-            elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-                problems.append(f"{path}:{n}: {target}: no heading #{anchor} in {dest.name}")
+            lines.append("")
+        else:
+            lines.append("" if in_fence else re.sub(r"`[^`]*`", "", line))
+    text = "\n".join(lines)  # the link text may wrap onto the next line
+    problems: list[str] = []
+    for m in LINK.finditer(text):
+        n = text.count("\n", 0, m.start()) + 1
+        target = m.group("target")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue  # http:, https:, mailto: ...
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path.resolve()
+        if not dest.exists():
+            problems.append(f"{path}:{n}: {target}: no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            problems.append(f"{path}:{n}: {target}: no heading #{anchor} in {dest.name}")
     return problems
