@@ -55,10 +55,18 @@ class Target:
         return {"uri": self.uri, **({"endpoint": self.endpoint} if self.is_s3 else {})}
 
     def open(self, *, create: bool = False) -> Database:
-        """The database; reading commands pass ``create=False`` and never make a store."""
+        """The database. Reading commands pass ``create=False`` and never make a store;
+        writing ones make one in a new or empty place, never in a folder of other files."""
         from parquedb.database import connect
+        from parquedb.errors import ErrorCode, StoreNotFoundError
 
-        return connect(self.uri, create=create, storage_options=self.storage_options())
+        options = self.storage_options()
+        try:
+            return connect(self.uri, create=False, storage_options=options)
+        except StoreNotFoundError as e:
+            if not create or e.code != ErrorCode.STORE_NOT_FOUND:
+                raise
+        return connect(self.uri, create=True, storage_options=options)
 
     def storage(self) -> Any:
         """The raw storage (for verify, backup and restore, which copy and check files)."""

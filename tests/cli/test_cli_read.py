@@ -136,8 +136,12 @@ def test_a_foreign_folder_is_left_alone(cli, tmp_path: Path) -> None:
     foreign.mkdir()
     (foreign / "cat.jpg").write_bytes(b"\xff\xd8 not a store")
     before = tree(foreign)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"n": 1}\n')
     for args in (["info", str(foreign)], ["find", str(foreign), "posts"],
-                 ["verify", str(foreign)], ["vacuum", str(foreign), "--retain", "7d"]):
+                 ["verify", str(foreign)], ["vacuum", str(foreign), "--retain", "7d"],
+                 ["import", str(foreign), "posts", str(feed)],
+                 ["tail-ingest", str(foreign), str(feed), "--quiet"]):
         out = cli(*args)
         assert out.returncode == 2 and out.stderr.startswith("error [NOT_A_STORE]: "), out.stderr
     assert tree(foreign) == before
