@@ -135,3 +135,34 @@ def test_a_reader_that_goes_away_is_not_a_failure(cli, tmp_path: Path) -> None:
                          env=cli.env(), timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["n"] == 0 and out.stderr == ""
+
+
+def test_progress_only_on_a_terminal(cli, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(3000)))
+    master, slave = pty.openpty()  # stderr is a terminal, stdout a pipe
+    proc = subprocess.Popen([sys.executable, "-m", "parquedb", "import", str(tmp_path / "db"),
+                             "posts", str(feed), "--batch", "500", "--json"],
+                            stdout=subprocess.PIPE, stderr=slave, cwd=tmp_path, env=cli.env())
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert json.loads(out) == {"collection": "posts", "imported": 3000}  # stdout stays data
+    assert b"importing into posts" in seen
+    piped = cli("import", str(tmp_path / "db2"), "posts", str(feed), "--json")
+    assert piped.returncode == 0 and piped.stderr == ""  # no terminal: no progress
