@@ -128,6 +128,9 @@ class Database:
         give the collection."""
         if name.startswith("_"):
             raise AttributeError(name)
+        known = self.__dict__.get("_collections", {}).get(name)
+        if known is not None:  # checked when first seen
+            return known
         _refuse_typo(self, name)
         return self.collection(name)
 
