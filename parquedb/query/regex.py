@@ -164,7 +164,8 @@ class Regex:
         if left is not None and left < limit:
             limit = max(left, 0.001)
         try:
-            return self._slow.search(s, timeout=limit) is not None
+            # concurrent: the GIL is released, other threads run while this one backtracks
+            return self._slow.search(s, timeout=limit, concurrent=True) is not None
         except builtins.TimeoutError as e:  # what ``regex`` raises past ``timeout=``
             d = _deadline.current()
             if d is not None and limit < _match_timeout:
