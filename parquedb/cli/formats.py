@@ -10,7 +10,8 @@ json       .json               one JSON array of objects (a ``.json`` file start
 csv        .csv                a header row; text cells; nested values as JSON text; an empty
                                cell is a missing field
 parquet    .parquet .pq        columns typed from the documents (datetimes, bytes, nested
-                               values kept); a null cell is a missing field
+                               values kept; a field must have one type throughout); a null
+                               cell is a missing field
 =========  ==================  ===========================================================
 """
 
@@ -197,44 +198,37 @@ def write_csv(out: IO[str], columns: list[str], docs: Iterable[dict[str, Any]]) 
     return n
 
 
-def write_parquet(out: IO[bytes], batches: Iterable[list[dict[str, Any]]]) -> int:
-    """Documents as Parquet, a row group per batch; the first batch fixes the columns."""
+def parquet_schema(batches: Iterable[list[dict[str, Any]]]) -> Any:
+    """The one Arrow schema every batch fits (a first pass: a field may first appear, or first
+    be non-null, in any batch); a coded error when the documents disagree on a field's type."""
+    import pyarrow as pa
+
+    schemas = [_arrow(pa, docs).schema for docs in batches if docs]
+    if not schemas:
+        return pa.schema([("$id", pa.string())])
+    try:
+        return pa.unify_schemas(schemas)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise _mixed(str(e)) from None
+
+
+def write_parquet(out: IO[bytes], schema: Any, batches: Iterable[list[dict[str, Any]]]) -> int:
+    """Documents as Parquet in ``schema``, a row group per batch."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    writer: Any = None
-    schema: Any = None
     n = 0
-    try:
+    with pq.ParquetWriter(out, schema) as writer:
         for docs in batches:
-            if not docs:
-                continue
-            table = _arrow(pa, docs, schema)
-            if writer is None:
-                schema = table.schema
-                writer = pq.ParquetWriter(out, schema)
-            writer.write_table(table)
-            n += len(docs)
-        if writer is None:  # no documents: still a valid, empty file
-            pq.write_table(pa.table({"$id": pa.array([], pa.string())}), out)
-    finally:
-        if writer is not None:
-            writer.close()
+            if docs:
+                writer.write_table(_arrow(pa, docs, schema))
+                n += len(docs)
     return n
 
 
-def _arrow(pa: Any, docs: list[dict[str, Any]], schema: Any) -> Any:
-    """One batch as an Arrow table in ``schema`` (the first batch's), or a coded error that
-    says why the documents do not fit one table."""
-    try:
-        table = pa.Table.from_pylist(docs)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise _mixed(str(e)) from None
-    if schema is None:
-        return table
-    extra = [f for f in table.schema.names if f not in schema.names]
-    if extra:
-        raise _mixed(f"field {extra[0]!r} first appears after the first batch")
+def _arrow(pa: Any, docs: list[dict[str, Any]], schema: Any = None) -> Any:
+    """One batch as an Arrow table (in ``schema`` when given), or a coded error that says why
+    the documents do not fit one table."""
     try:
         return pa.Table.from_pylist(docs, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
@@ -245,9 +239,9 @@ def _mixed(why: str) -> Exception:
     from parquedb.errors import ErrorCode, ValidationError
 
     return ValidationError(f"these documents do not fit one Parquet table ({why}); export "
-                           "them as JSON lines instead, or raise --batch",
+                           "them as JSON lines instead",
                            code=ErrorCode.INVALID_TYPE)
 
 
 __all__ = ["FORMATS", "exportable", "format_of", "read_documents", "write_csv", "write_json",
-           "write_jsonl", "write_parquet"]
+           "write_jsonl", "parquet_schema", "write_parquet"]

@@ -4,6 +4,7 @@ JSON array, CSV or Parquet, streamed in batches."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -15,6 +16,7 @@ from parquedb.cli.formats import (
     FORMATS,
     exportable,
     format_of,
+    parquet_schema,
     read_documents,
     write_csv,
     write_json,
@@ -86,7 +88,7 @@ def export(args: tuple[str, ...], fmt: str | None, batch: int, as_json: bool,
         total = coll.count()
         with _output(path, binary=fmt == "parquet") as out, \
                 progress(f"exporting {name}", total) as bar:
-            def pages() -> Iterator[list[dict[str, Any]]]:
+            def pages() -> Iterator[list[dict[str, Any]]]:  # the writing pass
                 for page in _pages(coll, batch):
                     bar.advance(len(page))
                     yield page
@@ -96,7 +98,7 @@ def export(args: tuple[str, ...], fmt: str | None, batch: int, as_json: bool,
                     yield from page
 
             if fmt == "parquet":
-                n = write_parquet(out, pages())
+                n = write_parquet(out, parquet_schema(_pages(coll, batch)), pages())
             elif fmt == "csv":
                 n = write_csv(out, _columns(coll, batch), docs())
             elif fmt == "json":
@@ -126,7 +128,8 @@ def _pages(coll: Any, size: int) -> Iterator[list[dict[str, Any]]]:
 
 
 def _columns(coll: Any, size: int) -> list[str]:
-    """CSV needs its header first: one pass over the collection collects the field names."""
+    """CSV needs its header first: a first pass over the collection collects the field
+    names (Parquet's first pass, its schema)."""
     seen: dict[str, None] = {"$id": None, "$type": None}
     for page in _pages(coll, size):
         for doc in page:
@@ -162,8 +165,12 @@ def _output(path: str, *, binary: bool) -> Iterator[Any]:
                  newline=None if binary else "")
     except OSError as e:
         raise click.FileError(path, e.strerror) from None
-    with f:
-        yield f
+    try:
+        with f:
+            yield f
+    except BaseException:
+        os.unlink(path)  # half a file would pass for a whole one
+        raise
 
 
 __all__ = ["export", "import_"]

@@ -166,3 +166,24 @@ def test_progress_only_on_a_terminal(cli, tmp_path: Path) -> None:
     assert b"importing into posts" in seen
     piped = cli("import", str(tmp_path / "db2"), "posts", str(feed), "--json")
     assert piped.returncode == 0 and piped.stderr == ""  # no terminal: no progress
+
+
+def test_parquet_takes_fields_from_every_batch(cli, tmp_path: Path) -> None:
+    store = str(tmp_path / "db")
+    with parquedb.connect(store) as db:
+        db.posts.create_many([{"$id": f"a{i}", "n": i} for i in range(3)] +
+                             [{"$id": f"b{i}", "n": i, "late": f"x{i}", "maybe": None}
+                              for i in range(3)])
+    out = tmp_path / "p.parquet"
+    assert cli.json("export", store, "posts", str(out), "--batch", "2")["exported"] == 6
+    copy = str(tmp_path / "copy")
+    cli.json("import", copy, "posts", str(out))
+    assert documents(copy)["posts/b1"]["late"] == "x1"
+    assert "late" not in documents(copy)["posts/a1"]  # a null cell is a missing field
+
+    with parquedb.connect(store) as db:
+        db.posts.create({"$id": "c0", "n": "not a number"})
+    mixed = cli("export", store, "posts", str(tmp_path / "mixed.parquet"))
+    assert mixed.returncode == 1 and mixed.stderr.startswith("error [INVALID_TYPE]: ")
+    assert "JSON lines" in mixed.stderr
+    assert not (tmp_path / "mixed.parquet").exists()  # no half-written file left behind
