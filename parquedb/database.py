@@ -330,6 +330,13 @@ def _open_storage(uri: str, storage_options: dict[str, Any] | None) -> Storage:
         raise
     except OSError as e:  # e.g. a folder that cannot be created
         raise _open_failed(uri, e) from e
+    except TypeError as e:  # an option this kind of store does not take
+        if not storage_options:
+            raise
+        raise ConfigurationError(
+            f"storage_options {sorted(storage_options)} do not apply to {uri}: {e}",
+            code=ErrorCode.INVALID_CONFIG, uri=uri, options=sorted(storage_options),
+            cause=e) from e
 
 
 def _open_failed(uri: str, e: OSError) -> StorageError:

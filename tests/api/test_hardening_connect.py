@@ -134,3 +134,13 @@ def test_store_not_found_round_trips_the_wire() -> None:
     back = parquedb.ParqueDBError.from_dict(err.to_dict())
     assert type(back) is StoreNotFoundError and back.code is ErrorCode.NOT_A_STORE
     assert os.fspath("/x") == back.context["uri"]
+
+
+def test_storage_options_a_local_folder_does_not_take_are_a_configuration_error(
+        tmp_path: Path) -> None:
+    where = tmp_path / "db"
+    with pytest.raises(parquedb.errors.ConfigurationError) as info:
+        parquedb.connect(str(where), storage_options={"endpoint_url": "http://127.0.0.1:9"})
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+    assert "endpoint_url" in info.value.message
+    assert not where.exists()
