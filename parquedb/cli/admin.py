@@ -14,7 +14,7 @@ from parquedb.cli.target import json_flag, split_uri, storage_flags, target
 SHORT_RETAIN = timedelta(hours=1)
 
 
-@click.command()
+@click.command(short_help="Merge small files.")
 @click.argument("args", nargs=-1, metavar="[URI]")
 @click.option("--collection", default=None, metavar="NAME",
               help="Only this collection or dataset (default: all of them).")
@@ -54,7 +54,7 @@ def _retain(text: str | None, hours: float | None) -> timedelta:
         raise BadUsage(f"--retain: {e}") from None
 
 
-@click.command()
+@click.command(short_help="Delete files older history no longer needs.")
 @click.argument("args", nargs=-1, metavar="[URI]")
 @click.option("--retain", default=None, metavar="DURATION",
               help="Keep history this far back: 30m, 12h, 7d (default 7d).")
@@ -79,7 +79,7 @@ def vacuum(args: tuple[str, ...], retain: str | None, retain_hours: float | None
         pairs(stats, title="vacuumed")
 
 
-@click.command()
+@click.command(short_help="Check the log and every referenced file.")
 @click.argument("args", nargs=-1, metavar="[URI]")
 @click.option("--deep", is_flag=True, help="Also read every row group of every file.")
 @json_flag

@@ -21,7 +21,7 @@ from parquedb.cli.target import Target, json_flag, storage_flags, target
 COPY_THREADS = 8
 
 
-@click.command()
+@click.command(short_help="A consistent copy of a store at one commit.")
 @click.argument("uri", metavar="URI")
 @click.argument("dest", metavar="DEST")
 @click.option("--force", is_flag=True, help="Replace a store already at DEST.")
@@ -37,7 +37,7 @@ def backup(uri: str, dest: str, force: bool, as_json: bool, s3_endpoint: str | N
           "backed up")
 
 
-@click.command()
+@click.command(short_help="A store made from a backup.")
 @click.argument("backup_uri", metavar="BACKUP")
 @click.argument("dest", metavar="DEST_URI")
 @click.option("--force", is_flag=True,

@@ -11,7 +11,7 @@ from parquedb.cli.output import emit_json, pairs, table
 from parquedb.cli.target import json_flag, split_uri, storage_flags, target
 
 
-@click.command()
+@click.command(short_help="Collections, views, datasets, last commit and health.")
 @click.argument("args", nargs=-1, metavar="[URI]")
 @json_flag
 @storage_flags

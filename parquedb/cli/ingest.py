@@ -17,7 +17,7 @@ from parquedb.cli.target import json_flag, storage_flags, target
 SIGTERM_EXIT = 143
 
 
-@click.command("tail-ingest")
+@click.command("tail-ingest", short_help="Workers tail events into a dataset.")
 @click.argument("uri", metavar="URI", envvar="PARQUEDB_URI")
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--dataset", default="logs/workers", show_default=True)
@@ -75,7 +75,7 @@ def _date(_ctx: Any, _param: Any, text: str | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-@click.command("ai-costs")
+@click.command("ai-costs", short_help="AI usage and cost reports.")
 @click.argument("uri", metavar="URI", envvar="PARQUEDB_URI")
 @click.option("--from", "start", callback=_date, default=None, help="YYYY-MM-DD (UTC).")
 @click.option("--to", "end", callback=_date, default=None, help="YYYY-MM-DD, excluded.")

@@ -18,7 +18,7 @@ def _is_filter(rest: Any) -> bool:
     return str(rest[-1]).lstrip().startswith("{")
 
 
-@click.command()
+@click.command(short_help="Entities matching a filter.")
 @click.argument("args", nargs=-1, metavar="[URI] COLLECTION [FILTER_JSON]")
 @click.option("--sort", default=None, metavar="SPEC",
               help='JSON ({"views": -1}) or fields: -views,title ("-": descending).')
@@ -62,7 +62,7 @@ def _shown(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entity.items() if k not in SYSTEM_COLUMNS}
 
 
-@click.command()
+@click.command(short_help="One entity by id.")
 @click.argument("args", nargs=-1, metavar="[URI] COLLECTION ID")
 @click.option("--as-of", default=None, metavar="ISO", help="The entity as it was then.")
 @click.option("--include-deleted", is_flag=True, help="A soft-deleted entity too.")
@@ -85,7 +85,7 @@ def get(args: tuple[str, ...], as_of: str | None, include_deleted: bool, as_json
         pairs(entity, title=entity.get("$id"))
 
 
-@click.command()
+@click.command(short_help="The changes of one entity.")
 @click.argument("args", nargs=-1, metavar="[URI] COLLECTION ID")
 @click.option("--since", default=None, metavar="ISO", help="Changes at or after this instant.")
 @click.option("--until", default=None, metavar="ISO", help="Changes before this instant.")

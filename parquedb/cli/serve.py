@@ -9,7 +9,7 @@ from parquedb.cli.target import json_flag, split_uri, storage_flags, target
 INSTALL_HINT = "the server needs the 'server' extra: pip install 'parquedb[server]'"
 
 
-@click.command()
+@click.command(short_help="The HTTP server: health, metrics, ingest.")
 @click.argument("args", nargs=-1, metavar="[URI]")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (another than 127.0.0.1 is reachable from outside).")

@@ -9,7 +9,7 @@ from parquedb.cli.parsing import json_or_text
 from parquedb.cli.target import json_flag, split_uri, storage_flags, target
 
 
-@click.command()
+@click.command(short_help="One read-only SQL SELECT.")
 @click.argument("args", nargs=-1, metavar="[URI] QUERY")
 @click.option("--param", "params", multiple=True, metavar="VALUE",
               help="A value for the next ? in QUERY, read as JSON when it parses (50, true, "

@@ -34,7 +34,7 @@ batch_option = click.option("--batch", type=click.IntRange(1, 1_000_000), defaul
                             show_default=True, help="Documents per commit / per read.")
 
 
-@click.command("import")
+@click.command("import", short_help="Documents from JSON lines, JSON, CSV or Parquet.")
 @click.argument("args", nargs=-1, metavar="[URI] COLLECTION FILE|-")
 @format_option
 @batch_option
@@ -70,7 +70,7 @@ def import_(args: tuple[str, ...], fmt: str | None, batch: int, as_json: bool,
         click.echo(f"imported {done:,} documents into {name}")
 
 
-@click.command()
+@click.command(short_help="A collection to JSON lines, JSON, CSV or Parquet.")
 @click.argument("args", nargs=-1, metavar="[URI] COLLECTION FILE|-")
 @format_option
 @batch_option
