@@ -188,6 +188,20 @@ class Database:
                 return run_user_sql(r.duck, r.snapshot, query, params)
         return self._run("query", "sql", None, go)
 
+    # -- open tables -----------------------------------------------------------------------
+    def publish(self, name: str, format: str = "delta", *,
+                storage_options: dict[str, str] | None = None) -> dict[str, Any]:
+        """Write the current state of collection or dataset ``name`` as an open table
+        (``"delta"`` or ``"iceberg"``) at ``<root>/_published/<format>/<name>/``, one
+        consistent snapshot of one commit; returns ``{"uri", "version", "seq", ...}``.
+        See docs/guides/open-tables.md."""
+        from parquedb.exec.publish import publish
+
+        def go() -> dict[str, Any]:
+            return publish(self._session, self._storage, name, format,
+                           storage_options=storage_options)
+        return self._run("mutation", "publish", name if isinstance(name, str) else None, go)
+
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
