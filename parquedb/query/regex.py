@@ -158,7 +158,12 @@ class Regex:
 
     def _bounded_search(self, s: str) -> bool:
         if self._slow is None:
-            self._slow = _bounded.compile(self.pattern, self.flags | _bounded.VERSION0)
+            try:
+                self._slow = _bounded.compile(self.pattern, self.flags | _bounded.VERSION0)
+            except _bounded.error as e:  # a corner where the two syntaxes differ
+                raise InvalidFilterError(
+                    f"$regex {_cut(self.pattern)} needs backtracking, and the bounded engine "
+                    f"cannot compile it: {e}", pattern=_cut(self.pattern), cause=e) from e
         limit = _match_timeout
         left = _deadline.remaining()
         if left is not None and left < limit:
