@@ -93,8 +93,13 @@ class DevTools:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[DevTools]:
-    assert Path(CHROMIUM).exists() or shutil.which("chromium"), \
-        "chromium is required: apt-get install -y chromium (CI's .ci/run installs it)"
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        # CI installs chromium and sets PARQUEDB_REQUIRE_BROWSER=1: there a missing browser
+        # fails the test; on a fresh machine without one, the README's test command skips it
+        message = "chromium is required: apt-get install -y chromium (CI's .ci/run installs it)"
+        if os.environ.get("PARQUEDB_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     exe = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
     proc = subprocess.Popen(
         [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
