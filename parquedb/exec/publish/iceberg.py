@@ -96,11 +96,21 @@ def write(storage: Storage, loc: Location, schema: pa.Schema,
 
 
 def _evolve(tx: Any, table: Any, schema: pa.Schema) -> None:
-    """Make the table's schema ``schema``: new columns added, dropped ones deleted."""
-    current = {f.name for f in table.schema().fields}
-    if current == set(schema.names) and table.schema().as_arrow() == schema:
-        return
-    with tx.update_schema() as update:
-        update.union_by_name(schema)
-        for name in sorted(current - set(schema.names)):
-            update.delete_column(name)
+    """Make the table's schema ``schema``: columns that are gone or changed type are deleted
+    (an overwrite leaves no data in them; Iceberg cannot turn a long into a double or a
+    string), then new and changed ones are added."""
+    old = table.schema().as_arrow()
+    drop = [f.name for f in old
+            if f.name not in schema.names or _plain(f.type) != _plain(schema.field(f.name).type)]
+    if drop:
+        with tx.update_schema() as update:
+            for name in drop:
+                update.delete_column(name)
+    if drop or old.names != schema.names:
+        with tx.update_schema() as update:
+            update.union_by_name(schema)
+
+
+def _plain(typ: pa.DataType) -> str:
+    """A type's text without the large_ variants pyiceberg reads back."""
+    return str(typ).replace("large_", "")
