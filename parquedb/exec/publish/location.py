@@ -78,7 +78,9 @@ def _s3_options(fs: Any) -> tuple[dict[str, str], dict[str, str]]:
     creds = {"key": getattr(fs, "key", None), "secret": getattr(fs, "secret", None),
              "token": getattr(fs, "token", None)}
     delta = {"AWS_REGION": region, "conditional_put": "etag"}
-    ice = {"s3.region": region}
+    # pyiceberg writes through s3fs, like the store itself (pyarrow's S3 client signs
+    # multipart uploads in a way some S3 look-alikes, SeaweedFS among them, refuse)
+    ice = {"s3.region": region, "py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"}
     if endpoint:
         delta["AWS_ENDPOINT_URL"] = endpoint
         ice["s3.endpoint"] = endpoint
