@@ -189,16 +189,20 @@ class Database:
         return self._run("query", "sql", None, go)
 
     # -- open tables -----------------------------------------------------------------------
-    def publish(self, name: str, format: str = "delta", *,
+    def publish(self, name: str, format: str = "delta", *, full: bool = False,
                 storage_options: dict[str, str] | None = None) -> dict[str, Any]:
         """Write the current state of collection or dataset ``name`` as an open table
         (``"delta"`` or ``"iceberg"``) at ``<root>/_published/<format>/<name>/``, one
         consistent snapshot of one commit; returns ``{"uri", "version", "seq", ...}``.
-        See docs/guides/open-tables.md."""
+        A Delta table of a collection is republished by merging the entities changed since
+        its last publish, unless ``full=True``. See docs/guides/open-tables.md."""
         from parquedb.exec.publish import publish
 
+        if not isinstance(full, bool):
+            raise ValidationError("full must be True or False", code=ErrorCode.INVALID_TYPE)
+
         def go() -> dict[str, Any]:
-            return publish(self._session, self._storage, name, format,
+            return publish(self._session, self._storage, name, format, full=full,
                            storage_options=storage_options)
         return self._run("mutation", "publish", name if isinstance(name, str) else None, go)
 

@@ -122,3 +122,31 @@ def test_dataset(db):
     assert [r["msg"] for r in rows] == ["a", "b", "c"]
     assert [r["timestamp"] for r in rows] == times
     assert "_seq" not in delta_rows(out["uri"]).schema.names
+
+
+def test_republish_merges_only_the_changes(db):
+    ids = db.posts.create_many([{"n": i, "tag": "t"} for i in range(2000)])
+    first = db.publish("posts")
+    db.posts.update_many({"n": {"$lt": 20}}, {"$set": {"tag": "changed"}})
+    db.posts.delete(ids[30])
+    db.posts.delete(ids[31], hard=True)
+    db.posts.create({"$id": "new", "n": -1, "fresh": {"x": 1}})
+    second = db.publish("posts")
+    assert second["mode"] == "merge" and second["rows"] == 23
+    assert second["version"] == first["version"] + 1
+    assert_matches(delta_rows(second["uri"]), list(db.posts.find({})))
+    assert_matches(delta_rows_duckdb(second["uri"]), list(db.posts.find({})))
+    info = DeltaTable(second["uri"]).history(1)[0]
+    assert info["operation"] == "MERGE" and info["parquedb.seq"] == str(second["seq"])
+    assert len(delta_rows(second["uri"], version=first["version"])) == 2000
+
+
+def test_a_field_that_changes_type_rewrites_the_table(db):
+    db.posts.create_many([{"$id": "a", "n": 1}, {"$id": "b", "n": 2}])
+    db.publish("posts")
+    db.posts.update("a", {"$set": {"n": "one"}})
+    out = db.publish("posts")
+    assert out["mode"] == "full"
+    schema = delta_rows(out["uri"]).schema
+    assert kind_of(schema.field("n").type) == "string"  # int and str: JSON text
+    assert_matches(delta_rows(out["uri"]), list(db.posts.find({})))

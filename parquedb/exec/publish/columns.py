@@ -169,6 +169,7 @@ class Columns:
 
     def __init__(self, shapes: Mapping[str, Shape]) -> None:
         fields = [pa.field(col, typ) for col, typ, _ in SYSTEM_COLUMNS]
+        self.shapes = dict(shapes)
         self.renamed: dict[str, str] = {}
         self._user: list[tuple[str, Callable[[Any], Any] | None]] = []
         taken = SYSTEM_NAMES | set(shapes)
@@ -195,3 +196,18 @@ class Columns:
                 values = [conv(d.get(key)) for _, d in rows]
             arrays.append(pa.array(values, type=types[i]))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def shapes_to_json(shapes: Mapping[str, Shape]) -> str:
+    """The shapes as JSON text (kept in the table's commit metadata for the next publish)."""
+    return orjson.dumps(shapes).decode()
+
+
+def shapes_from_json(text: str) -> dict[str, Shape]:
+    def back(s: Any) -> Shape:
+        if isinstance(s, str):
+            return s
+        if s[0] == "list":
+            return ("list", back(s[1]))
+        return ("struct", {k: back(v) for k, v in s[1].items()})
+    return {k: back(v) for k, v in orjson.loads(text).items()}

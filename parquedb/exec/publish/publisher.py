@@ -14,6 +14,8 @@ from typing import Any
 from parquedb.engine.datasets import check_dataset_name
 from parquedb.errors import CollectionNotFoundError, ErrorCode, NotFoundError
 from parquedb.exec.publish import delta, iceberg
+from parquedb.exec.publish.columns import shapes_to_json
+from parquedb.exec.publish.incremental import merge_changes
 from parquedb.exec.publish.location import (
     Location,
     check_format,
@@ -26,17 +28,22 @@ from parquedb.model.entity import check_collection_name
 from parquedb.storage import Storage
 
 SEQ_KEY, TS_KEY, SOURCE_KEY = "parquedb.seq", "parquedb.ts", "parquedb.source"
+SHAPES_KEY = "parquedb.shapes"  #: the field shapes a collection's table was built from
 
 
 def publish(session: AutoCommit, storage: Storage, name: str, fmt: str = "delta", *,
-            storage_options: dict[str, str] | None = None) -> dict[str, Any]:
+            full: bool = False, storage_options: dict[str, str] | None = None
+            ) -> dict[str, Any]:
     """Publish collection or dataset ``name`` as a ``fmt`` table (``"delta"``/``"iceberg"``)
     under ``<root>/_published/<fmt>/<name>/``. ``storage_options`` are added to those the
     table's writer gets (deltalake's object_store keys), e.g. another S3 locking setting.
+    A collection already published as Delta is merged with the entities changed since
+    (:mod:`.incremental`) unless ``full``.
 
-    Returns ``{"name", "kind", "format", "uri", "version", "seq", "ts", "rows", "columns",
-    "renamed", "written"}``: ``version`` is the Delta version or the Iceberg metadata
-    version; ``written`` is False when that version already held this commit's state."""
+    Returns ``{"name", "kind", "format", "uri", "version", "seq", "ts", "mode", "rows",
+    "columns", "renamed", "written"}``: ``version`` is the Delta version or the Iceberg
+    metadata version; ``mode`` is ``"full"`` or ``"merge"`` (``rows`` is then the number of
+    entities merged); ``written`` is False when that version already held this state."""
     fmt = check_format(fmt)
     check_name_safe(name)
     with session.reading() as reader:
@@ -48,10 +55,16 @@ def publish(session: AutoCommit, storage: Storage, name: str, fmt: str = "delta"
         meta = {SEQ_KEY: str(seq), TS_KEY: str(ts), SOURCE_KEY: name}
         before = _published(storage, loc, fmt)
         if before is not None and before[1].get(SEQ_KEY) == str(seq):
-            return {**out, "version": before[0], "rows": None, "columns": None,
+            return {**out, "version": before[0], "mode": None, "rows": None, "columns": None,
                     "written": False}
+        if kind == "collection" and fmt == "delta" and before is not None and not full:
+            merged = merge_changes(reader, name, loc, before[1], meta, SHAPES_KEY)
+            if merged is not None:
+                return {**out, "version": merged[0], "mode": "merge", "rows": merged[1],
+                        "renamed": merged[2], "columns": None, "written": True}
         if kind == "collection":
             columns = collection_columns(reader, name)
+            meta[SHAPES_KEY] = shapes_to_json(columns.shapes)
             schema = columns.schema
             out["renamed"] = columns.renamed
             counted = _Counter(collection_batches(reader, name, columns))
@@ -66,7 +79,8 @@ def publish(session: AutoCommit, storage: Storage, name: str, fmt: str = "delta"
         else:
             version, snapshot_id = iceberg.write(storage, loc, schema, counted, meta)
             out["snapshot_id"] = snapshot_id
-    return {**out, "version": version, "rows": counted.rows, "columns": schema.names,
+    return {**out, "version": version, "mode": "full", "rows": counted.rows,
+            "columns": schema.names,
             "written": True}
 
 
