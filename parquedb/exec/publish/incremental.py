@@ -80,7 +80,8 @@ def merge_changes(reader: Reader, collection: str, loc: Location, info: dict[str
     try:
         table = dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None)
         (table.merge(source, predicate="t.id = s.id", source_alias="s", target_alias="t",
-                     merge_schema=True, commit_properties=dl.CommitProperties(custom_metadata=meta))
+                     merge_schema=True, writer_properties=dl.WriterProperties(compression="ZSTD"),
+                     commit_properties=dl.CommitProperties(custom_metadata=meta))
          .when_matched_delete(predicate=f"s.{DELETE_FLAG}")
          .when_matched_update_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
          .when_not_matched_insert_all(predicate=f"NOT s.{DELETE_FLAG}",
