@@ -10,8 +10,10 @@ position, loaded with ``create_many`` in batches of 10,000 into a local folder a
 Then, in order, each timed once (wall clock) with the bytes the table's folder grew by:
 
 * ``delta full``: the first ``db.publish("posts")``;
-* ``delta merge``: after ``update_many`` of 1% of the entities (``i < rows/100``), the
-  republish, which merges only the changed entities;
+* ``delta merge``: after ``update_many`` of 1% of the entities (``i < rows/100``: created
+  together, so their rows sit together), the republish, which merges only the changed entities;
+* ``delta merge, scattered 1%``: the same after updating 1% chosen at random (every data file
+  holds some: Delta rewrites each file that holds a changed row);
 * ``delta full again``: the same state rewritten with ``full=True`` (one more entity changed
   first, so there is something to publish), for comparison;
 * ``iceberg full`` and ``iceberg after 1%``: the same two steps as Iceberg (always a rewrite).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -67,6 +70,9 @@ def run(rows: int) -> dict[str, Any]:
         results["delta full"] = timed_publish(db, "delta")
         db.posts.update_many({"i": {"$lt": changed}}, {"$inc": {"views": 1}})
         results["delta merge"] = timed_publish(db, "delta")
+        scattered = random.Random(7).sample(range(rows), changed)
+        db.posts.update_many({"i": {"$in": scattered}}, {"$inc": {"views": 1}})
+        results["delta merge, scattered 1%"] = timed_publish(db, "delta")
         db.posts.update_many({"i": rows - 1}, {"$inc": {"views": 1}})
         results["delta full again"] = timed_publish(db, "delta", full=True)
         results["iceberg full"] = timed_publish(db, "iceberg")
@@ -88,7 +94,8 @@ def main() -> None:
     print(f"{args.rows:,} entities (load + compact {results['load_seconds']} s, "
           f"store {results['store_bytes'] / 1e6:.1f} MB)\n")
     print("| step | mode | seconds | MB written | rows |\n|---|---|---:|---:|---:|")
-    for step in ("delta full", "delta merge", "delta full again", "iceberg full",
+    for step in ("delta full", "delta merge", "delta merge, scattered 1%", "delta full again",
+                 "iceberg full",
                  "iceberg after 1%"):
         r = results[step]
         print(f"| {step} | {r['mode']} | {r['seconds']} | {r['bytes_written'] / 1e6:.1f} | "

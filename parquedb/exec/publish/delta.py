@@ -11,7 +11,8 @@ from parquedb.exec.publish.location import Location
 
 #: data files of about this size (deltalake's default is 100 MB): a merge rewrites the files
 #: that hold a changed entity, so smaller files mean fewer bytes rewritten per republish
-TARGET_FILE_BYTES = 16 << 20
+#: (entities changed together, often created together, then share few files)
+TARGET_FILE_BYTES = 4 << 20
 
 
 def _deltalake() -> Any:
