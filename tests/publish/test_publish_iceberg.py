@@ -63,3 +63,18 @@ def test_snapshot_summary_and_republish(db):
     assert [r["id"] for r in rows] == ["posts/a"]
     again = db.publish("posts", format="iceberg")
     assert not again["written"] and again["version"] == second["version"]
+
+
+def test_dataset(db):
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    times = [datetime(2025, 1, 1, h, tzinfo=UTC) for h in range(4)]
+    db.session.append("logs/app", pa.table({"timestamp": pa.array(times, pa.timestamp("us", "UTC")),
+                                            "level": ["info", "warn", "info", "error"]}))
+    out = db.publish("logs/app", format="iceberg")
+    assert out["kind"] == "dataset" and out["rows"] == 4
+    rows = sorted(iceberg_rows(out["uri"]).to_pylist(), key=lambda r: r["timestamp"])
+    assert [r["level"] for r in rows] == ["info", "warn", "info", "error"]
+    assert [r["timestamp"] for r in rows] == times

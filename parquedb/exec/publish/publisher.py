@@ -56,7 +56,7 @@ def publish(session: AutoCommit, storage: Storage, name: str, fmt: str = "delta"
         before = _published(storage, loc, fmt)
         if before is not None and before[1].get(SEQ_KEY) == str(seq):
             return {**out, "version": before[0], "mode": None, "rows": None, "columns": None,
-                    "written": False}
+                    "renamed": None, "written": False}
         if kind == "collection" and fmt == "delta" and before is not None and not full:
             merged = merge_changes(reader, name, loc, before[1], meta, SHAPES_KEY)
             if merged is not None:
