@@ -59,6 +59,14 @@ def shape_of(value: Any) -> Shape:
     if t is dict:
         return ("struct", {k: shape_of(v) for k, v in value.items()})
     if t is list:
+        kinds = {type(v) for v in value}
+        if len(kinds) == 1:  # the common case, without a merge per element
+            only = kinds.pop()
+            if only in _SCALARS:
+                return ("list", _SCALARS[only])
+            if only is int:
+                return ("list", "int" if min(value) >= -_SAFE_INT and max(value) <= _SAFE_INT
+                        else "bigint")
         elem: Shape = NULL
         for v in value:
             elem = merge(elem, shape_of(v))
@@ -98,10 +106,14 @@ class FieldShapes:
 
     def add(self, doc: Mapping[str, Any]) -> None:
         shapes = self.shapes
+        scalars = _SCALARS
         for k, v in doc.items():
+            new = scalars.get(type(v)) or shape_of(v)
             old = shapes.get(k)
-            new = shape_of(v)
-            shapes[k] = new if old is None else merge(old, new)
+            if old is None:
+                shapes[k] = new
+            elif old is not new and old != new:
+                shapes[k] = merge(old, new)
 
 
 def arrow_type(shape: Shape) -> pa.DataType:
