@@ -150,3 +150,29 @@ def test_a_field_that_changes_type_rewrites_the_table(db):
     schema = delta_rows(out["uri"]).schema
     assert kind_of(schema.field("n").type) == "string"  # int and str: JSON text
     assert_matches(delta_rows(out["uri"]), list(db.posts.find({})))
+
+
+def test_type_rules_at_their_edges(db):
+    db.posts.create_many([
+        {"$id": "a", "big": 2**60, "wide": 1, "huge": 2**60, "sub": {"k": 1, "m": "x"},
+         "none": None, "empty": [], "nested": [{"a": 1}], "dates": [datetime(2020, 1, 1)]},
+        {"$id": "b", "big": 3, "wide": 0.5, "huge": 0.5, "sub": {"k": "one", "m": "y"},
+         "none": None, "empty": [], "nested": [{"a": 2, "b": True}], "dates": []},
+    ])
+    out = db.publish("posts")
+    table = delta_rows(out["uri"])
+    kinds = {f.name: kind_of(f.type) for f in table.schema}
+    assert kinds["big"] == "int64"            # ints beyond 2**53 stay exact
+    assert kinds["wide"] == "double"          # small ints and floats: double
+    assert kinds["huge"] == "string"          # a double would change 2**60: JSON
+    sub = table.schema.field("sub").type
+    assert kind_of(sub.field("k").type) == "string" and kind_of(sub.field("m").type) == "string"
+    assert kinds["none"] == "string" and kinds["empty"] == "list"
+    nested = table.schema.field("nested").type.value_type
+    assert pat.is_struct(nested) and nested.num_fields == 2
+    assert pat.is_timestamp(table.schema.field("dates").type.value_type)
+    rows = {r["id"]: r for r in table.to_pylist()}
+    assert rows["posts/a"]["sub"] == {"k": "1", "m": "x"}        # JSON text of 1
+    assert rows["posts/b"]["sub"] == {"k": '"one"', "m": "y"}    # and of "one"
+    assert rows["posts/a"]["huge"] == str(2**60)
+    assert_matches(table, list(db.posts.find({})))
