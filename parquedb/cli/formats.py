@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from parquedb.cli.failures import BadUsage
-from parquedb.cli.plain import dumps, to_plain
+from parquedb.support.plain import dumps, to_plain
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",

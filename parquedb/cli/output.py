@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from parquedb.cli.plain import dumps, to_plain
+from parquedb.support.plain import dumps, to_plain
 
 MAX_CELL = 60
 PIPE_WIDTH = 400

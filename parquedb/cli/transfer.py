@@ -24,8 +24,8 @@ from parquedb.cli.formats import (
     write_parquet,
 )
 from parquedb.cli.output import emit_json, note, progress
-from parquedb.cli.plain import dumps
 from parquedb.cli.target import json_flag, split_uri, storage_flags, target
+from parquedb.support.plain import dumps
 
 DEFAULT_BATCH = 1000
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,

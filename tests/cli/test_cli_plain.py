@@ -14,7 +14,7 @@ from uuid import UUID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parquedb.cli.plain import dumps, to_plain
+from parquedb.support.plain import dumps, to_plain
 
 keys = st.text(st.characters(blacklist_categories=["Cs"]), max_size=8)
 scalars = st.one_of(

@@ -11,13 +11,14 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
 
 from parquedb.errors import ErrorCode, ValidationError
 from parquedb.observability.prometheus import escape_help, escape_label
+from parquedb.support.plain import to_plain
 
 BY = ("day", "model", "provider", "tenant", "app")
 
@@ -41,21 +42,9 @@ def cost_rows(usage: Any, by: str, start: datetime | None = None,
     return [groups[k] for k in sorted(groups, key=lambda k: (k is None, str(k)))]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def to_json(value: Any) -> str:
     """Strict JSON: amounts as exact decimal text, dates as ISO 8601."""
-    return json.dumps(_plain(value), indent=2, allow_nan=False)
+    return json.dumps(to_plain(value), indent=2, allow_nan=False)
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -65,7 +54,7 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: _plain(v) if v is not None else "" for k, v in r.items()})
+            writer.writerow({k: to_plain(v) if v is not None else "" for k, v in r.items()})
     return out.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""One plain JSON form for every value a command prints, so scripts can rely on it.
+"""One plain JSON form for every value the command, the server and reports print, so scripts
+can rely on it.
 
 =====================  ==================================================================
 value                  JSON
