@@ -18,6 +18,7 @@ from parquedb.cli.backup import backup, restore
 from parquedb.cli.failures import OK, report
 from parquedb.cli.info import info
 from parquedb.cli.ingest import ai_costs, tail_ingest
+from parquedb.cli.publish import publish
 from parquedb.cli.read import find, get, history
 from parquedb.cli.serve import serve
 from parquedb.cli.sql import sql
@@ -41,7 +42,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (info, find, get, history, sql, import_, export, compact, vacuum, verify, backup,
-                restore, tail_ingest, views, ai_costs, serve):
+                restore, tail_ingest, views, ai_costs, publish, serve):
     cli.add_command(command)
 
 
