@@ -3,6 +3,7 @@ cost reports)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ def tail_ingest(ctx: click.Context, uri: str, files: tuple[str, ...], dataset: s
     from parquedb.support.progress import progress_printer
 
     size = check_batch(batch)
+    for path in files:  # before the store is opened (or made): a typo creates nothing
+        if path != "-" and not os.path.isfile(path):
+            raise BadUsage(f"cannot read {path!r}: "
+                           f"{'not a file' if os.path.exists(path) else 'no such file'}")
     results: list[dict[str, Any]] = []
     current: list[Interruptible] = []
     # SIGTERM ends the run as the input's end would: what was read is committed first

@@ -13,6 +13,7 @@ from parquedb.engine.presence import local_path, require_local_store, require_st
 from parquedb.engine.state import TableState
 from parquedb.engine.table import Table
 from parquedb.storage import Storage, open_storage
+from parquedb.storage.classify import storage_error
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def location_is_empty(uri: str, storage_options: dict[str, Any] | None = None) -
             return not fs.find(root, maxdepth=None, withdirs=False)
         except FileNotFoundError:
             return True
+        except Exception as e:  # the client's own errors (no credentials, say), coded
+            raise storage_error("list", root, e) from e
     finally:
         storage.close()
 

@@ -68,6 +68,11 @@ def is_transient(e: BaseException) -> bool:
     return any(w in n for n in names for w in _TRANSIENT_NAMES)
 
 
+#: botocore's names for "nothing to sign the request with"
+_NO_CREDENTIALS = frozenset(("NoCredentialsError", "PartialCredentialsError",
+                             "CredentialRetrievalError"))
+
+
 def storage_error(kind: str, key: str, e: BaseException) -> ParqueDBError:
     """Any failure of the store's client as a coded error (see the module docstring)."""
     if isinstance(e, ParqueDBError):
@@ -80,4 +85,8 @@ def storage_error(kind: str, key: str, e: BaseException) -> ParqueDBError:
         return NetworkError(message, path=key, operation=kind, status=status, cause=e)
     if status == 403:
         return AuthorizationError(message, path=key, operation=kind, status=status, cause=e)
+    if name in _NO_CREDENTIALS:
+        return AuthorizationError(f"{message} (no credentials: set AWS_ACCESS_KEY_ID and "
+                                  "AWS_SECRET_ACCESS_KEY, or pass key and secret in "
+                                  "storage_options)", path=key, operation=kind, cause=e)
     return StorageError(message, path=key, operation=kind, status=status, cause=e)

@@ -28,3 +28,10 @@ def test_publish_a_collection_and_read_it_back_without_parquedb(cli, tmp_path: P
     assert cli("publish", store).returncode == 2  # the name is missing
     missing = cli("publish", str(tmp_path / "none"), "posts")
     assert missing.returncode == 2 and not (tmp_path / "none").exists()
+
+
+def test_tail_ingest_of_a_missing_file_is_bad_usage_and_creates_nothing(cli,
+                                                                        tmp_path: Path) -> None:
+    out = cli("tail-ingest", str(tmp_path / "db"), str(tmp_path / "missing.ndjson"))
+    assert out.returncode == 2 and "no such file" in out.stderr, out.stderr
+    assert not (tmp_path / "db").exists()
