@@ -378,6 +378,8 @@ def _db_calls(db: parquedb.Database) -> dict[str, Any]:
         "health": db.health,
         # fails (no such collection) after the hooks saw its start: what the check needs
         "drop_collection": lambda: db.drop_collection("hooks_dropped"),
+        # on a memory store publishing is refused (NOT_SUPPORTED) after the hooks saw it
+        "publish": lambda: db.publish("posts"),
     }
 
 
