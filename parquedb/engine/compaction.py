@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from parquedb.engine import nested
 from parquedb.engine.datafiles import ROW_GROUP_SIZE, parquet_options
 from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
 from parquedb.engine.shred import (
@@ -22,6 +23,8 @@ from parquedb.engine.shred import (
     field_types,
     mark_long_text,
     merge_field_types,
+    nested_candidates,
+    read_field_types,
     shred_columns,
 )
 from parquedb.engine.table import Table
@@ -83,8 +86,11 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
         for f in sources:
             types = merge_field_types(types, table.files.field_types(f.key))
         shredded = [(k, ARROW_TYPES[t]) for k, t in types.items() if t in ARROW_TYPES]
-        schema = pa.schema(list(DATA_SCHEMA) + [pa.field(k, t) for k, t in shredded],
-                           metadata={FIELDS_META_KEY: dumps(types)})
+        shapes = _nested_shapes(table, sources, inline_docs, types)
+        meta = {FIELDS_META_KEY: dumps(types), nested.SHAPES_META_KEY: nested.shapes_meta(shapes)}
+        schema = pa.schema(list(DATA_SCHEMA) + [pa.field(k, t) for k, t in shredded]
+                           + [pa.field(k, nested.arrow_type(s)) for k, s in shapes.items()],
+                           metadata=meta)
 
         written: list[dict[str, Any]] = []
         rows_out = 0
@@ -103,12 +109,18 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
                 out_path = table.storage.temp_path(out_key)
                 writer = pq.ParquetWriter(out_path, schema, **parquet_options(schema))
             tbl = rows_to_table(pending, keep_seq=True)
+            docs: list[dict[str, Any]] = []
             if shredded:
                 docs = [{} if r.tomb else r.user_doc() for r in pending]
                 # shred_columns returns one column per shredded field, in the same order
                 columns = shred_columns(docs, {k: types[k] for k, _ in shredded})
                 for (name, typ), (_, arr) in zip(shredded, columns, strict=True):
                     tbl = tbl.append_column(pa.field(name, typ), arr)
+            if shapes:
+                docs = docs or [{} if r.tomb else r.user_doc() for r in pending]
+                for name, shape in shapes.items():
+                    arr = nested.column([d.get(name) for d in docs], shape)
+                    tbl = tbl.append_column(pa.field(name, arr.type), arr)
             writer.write_table(tbl.replace_schema_metadata(schema.metadata),
                                row_group_size=ROW_GROUP_SIZE)
             pending = []
@@ -169,3 +181,28 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
                 "files_removed": len(source_keys) if commit else 0,
                 "files_written": len(written) if commit else 0,
                 "rows_in": total_in, "rows_written": rows_out}
+
+
+def _nested_shapes(table: Table, sources: list[Any], inline_docs: list[dict[str, Any]],
+                   types: dict[str, str]) -> dict[str, Any]:
+    """The output's nested columns: each candidate field's shape merged over the inlined
+    documents and the sources' recorded shapes. A source written before shapes existed is
+    read once more for its documents' shapes (stale versions included: a wider shape is still
+    right), so compacting an old store gives it nested columns."""
+    fields = nested_candidates(types)
+    if not fields:
+        return {}
+    acc = nested.infer(inline_docs, fields)
+    for f in sources:
+        schema = table.files.parquet_file(f.key).schema_arrow
+        recorded = nested.read_shapes(schema)
+        if recorded is None:
+            for _, rows in table.files.iter_rows(f.key, 0):
+                found = nested.infer((r.user_doc() for r in rows if not r.tomb), fields)
+                for k in fields:
+                    acc[k] = nested.merge(acc[k], found[k])
+            continue
+        per = nested.file_shapes(read_field_types(schema), recorded)
+        for k in fields:
+            acc[k] = nested.merge(acc[k], per.get(k, nested.NULL))
+    return nested.storable(acc)

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from parquedb.engine import nested
 from parquedb.engine.datasets import SEQ_COLUMN, DatasetSource, files_of
 from parquedb.engine.format import DATA_SCHEMA, rows_to_table
 from parquedb.engine.shred import (
@@ -26,6 +27,8 @@ from parquedb.engine.shred import (
     field_types,
     mark_long_text,
     merge_field_types,
+    nested_candidates,
+    read_field_types,
     shred_columns,
 )
 from parquedb.engine.snapshot import Snapshot
@@ -117,6 +120,19 @@ class Duck:
         return self.fs.uri(key)
 
 
+def _without_case_clashes(types: dict[str, str]) -> tuple[dict[str, str], set[str]]:
+    """DuckDB matches column names without regard to case (a file with ``a`` and ``A`` reads
+    as ``a`` and ``A_1``, and files are united by name the same way): a field whose name
+    equals another's, or a system column's, but for case is read from ``_doc`` only. Returns
+    the types and the set of such fields."""
+    count: dict[str, int] = {}
+    for name in list(DATA_SCHEMA.names) + list(types):
+        count[name.casefold()] = count.get(name.casefold(), 0) + 1
+    clashing = {k for k in types if count[k.casefold()] > 1}
+    return ({k: "json" if k in clashing and t != "null" else t for k, t in types.items()},
+            clashing)
+
+
 class CurrentRows:
     """The SQL relation of one collection's current rows in one snapshot."""
 
@@ -134,10 +150,28 @@ class CurrentRows:
         files = list(cs.files.values()) if cs else []
         for f in files:
             types = merge_field_types(types, snap.files.field_types(f.key))
-        self.field_types = types
+        self.field_types, self._clashing = _without_case_clashes(types)
+        self.shapes = self._nested_shapes(snap, inline_docs, files)
         self._inline_rows = inline_rows
         self._inline_docs = inline_docs
         self._files = files
+
+    def _nested_shapes(self, snap: Snapshot, inline_docs: list[dict[str, Any]],
+                       files: list[Any]) -> dict[str, Any]:
+        """Nested columns that every part stores compatibly (``engine/nested.py``)."""
+        fields = [f for f in nested_candidates(self.field_types) if f not in self._clashing]
+        if not fields:
+            return {}
+        parts = [nested.infer(inline_docs, fields)] if inline_docs else []
+        for f in files:
+            schema = snap.files.parquet_file(f.key).schema_arrow
+            per = nested.file_shapes(read_field_types(schema), nested.read_shapes(schema))
+            parts.append({k: per.get(k, nested.NULL) for k in fields})
+        return nested.merge_parts(parts)
+
+    def nested_fields(self) -> dict[str, str]:
+        """Dotted paths into nested columns that filters may be pushed into."""
+        return nested.leaf_kinds(self.shapes)
 
     def typed_fields(self) -> dict[str, str]:
         """Fields with one scalar type in every part: safe to push down."""
@@ -148,7 +182,8 @@ class CurrentRows:
     def sql(self) -> str:
         """``SELECT`` of the current rows (tombstones included; callers filter ``_tomb``)."""
         typed = [k for k, t in self.field_types.items() if t in ARROW_TYPES]
-        cols = ", ".join([quote(c) for c in DATA_SCHEMA.names] + [quote(c) for c in typed])
+        cols = ", ".join([quote(c) for c in DATA_SCHEMA.names] + [quote(c) for c in typed]
+                         + [quote(c) for c in self.shapes])
         parts: list[str] = []
         idx = self.snap.index(self.collection) if self._files else None
         stale_of = idx.stale if idx else {}
@@ -176,6 +211,9 @@ class CurrentRows:
             kinds = {k: self.field_types[k] for k in typed}
             for name, arr in shred_columns(self._inline_docs, kinds):
                 tbl = tbl.append_column(pa.field(name, arr.type), arr)
+            for name, shape in self.shapes.items():
+                arr = nested.column([d.get(name) for d in self._inline_docs], shape)
+                tbl = tbl.append_column(pa.field(name, arr.type), arr)
             iname = f"_pq_inline_{next(_names)}"
             self.duck.con.register(iname, tbl)
             self.registered.append(iname)
@@ -185,6 +223,9 @@ class CurrentRows:
             for k in typed:
                 empty = empty.append_column(pa.field(k, ARROW_TYPES[self.field_types[k]]),
                                             pa.array([], ARROW_TYPES[self.field_types[k]]))
+            for k, shape in self.shapes.items():
+                typ = nested.arrow_type(shape)
+                empty = empty.append_column(pa.field(k, typ), pa.array([], typ))
             ename = f"_pq_empty_{next(_names)}"
             self.duck.con.register(ename, empty)
             self.registered.append(ename)

@@ -6,6 +6,8 @@ column of the same name, beside the exact ``_doc`` JSON. DuckDB can then push fi
 and aggregates down to those columns (and skip row groups by their statistics); the JSON stays
 the source of truth. The file's key-value metadata records the type of every top-level field
 (``json`` for fields that are not shredded), so a reader knows the union schema without a scan.
+Sub-documents, lists of one scalar type and bytes become struct, list and binary columns as
+described in ``engine/nested.py`` (their shapes under ``parquedb.shapes``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from parquedb.engine import nested
 from parquedb.engine.format import DATA_SCHEMA, TS
 from parquedb.model.values import dumps, loads
 
@@ -74,6 +77,11 @@ def shreddable(field: str) -> bool:
     return bool(field) and not field.startswith("_") and field not in _TAKEN
 
 
+def nested_candidates(types: dict[str, str]) -> list[str]:
+    """``json`` fields that may become nested columns (see ``engine/nested.py``)."""
+    return [f for f in nested.nested_candidates(types) if shreddable(f)]
+
+
 def shred_columns(docs: list[dict[str, Any]],
                   types: dict[str, str]) -> list[tuple[str, pa.Array]]:
     cols = []
@@ -112,8 +120,13 @@ def with_shredded(table: pa.Table, docs: list[dict[str, Any] | None]) -> pa.Tabl
     types = mark_long_text(present, field_types(present))
     for name, arr in shred_columns(present, types):
         table = table.append_column(pa.field(name, arr.type), arr)
+    shapes = nested.storable(nested.infer(present, nested_candidates(types)))
+    for name, shape in shapes.items():
+        arr = nested.column([d.get(name) for d in present], shape)
+        table = table.append_column(pa.field(name, arr.type), arr)
     meta = dict(table.schema.metadata or {})
     meta[FIELDS_META_KEY] = dumps(types)
+    meta[nested.SHAPES_META_KEY] = nested.shapes_meta(shapes)  # present: a new-format file
     return table.replace_schema_metadata(meta)
 
 

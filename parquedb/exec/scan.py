@@ -32,7 +32,7 @@ class PushdownScan:
         self.duck = duck
         self.rel = CurrentRows(duck, snap, collection)
         self.types = self.rel.typed_fields()
-        where, params, exact = translate(filter, self.types)
+        where, params, exact = translate(filter, {**self.types, **self.rel.nested_fields()})
         cond = "NOT _tomb" + ("" if include_deleted else " AND deletedAt IS NULL")
         self.where = f"{cond} AND {where}"
         self.params = params

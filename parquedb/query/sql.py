@@ -5,7 +5,9 @@ So only conditions on fields stored as typed single-type columns are translated,
 the translation is known to keep every match: then the SQL result contains every matching
 row, and ``exact`` says whether it contains nothing else. When it is not exact, the caller runs
 the Python matcher on the candidates. Everything here assumes a column of type T holds, for
-every row, a value of type T or NULL (null or missing) — what shredding guarantees.
+every row, a value of type T or NULL (null or missing) — what shredding guarantees. Dotted
+paths into struct columns and fields holding lists of one scalar type (kind ``list:T``) are
+given kinds the same way by the engine, only when that holds for them in every file.
 """
 
 from __future__ import annotations
@@ -71,9 +73,11 @@ def _field_or_logic(key: str, value: Any, types: dict[str, str]) -> tuple[str, l
     if key.startswith("$") and key not in ("$id", "$type"):
         return TRUE  # $nor, $where-like: decided by the matcher
     kind = types.get(key)
-    if kind is None or "." in key:
+    if kind is None:
         return TRUE
-    col = quote(key)
+    col = column_sql(key)
+    if kind.startswith("list:"):
+        return _list_field(col, kind[5:], value)
     if isinstance(value, dict) and value and all(str(k).startswith("$") for k in value):
         if "$options" in value or "$regex" in value:
             parts = [_op(col, kind, op, arg) for op, arg in value.items()
@@ -83,6 +87,58 @@ def _field_or_logic(key: str, value: Any, types: dict[str, str]) -> tuple[str, l
     if isinstance(value, re.Pattern):  # a compiled pattern as the value: a regex match
         return _regex(col, kind, value, None)
     return _op(col, kind, "$eq", value)
+
+
+def column_sql(path: str) -> str:
+    """The SQL of a (dotted) path: a top-level column, or fields of struct columns
+    (``author.country`` → ``struct_extract("author", 'country')``). A dotted path is only
+    given a kind when every part of it up to the leaf is a struct stored in every file, so the
+    path is missing or null exactly when the SQL value is NULL."""
+    head, *rest = path.split(".")
+    col = quote(head)
+    for part in rest:
+        col = f"struct_extract({col}, {_sql_str(part)})"
+    return col
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _list_field(col: str, kind: str, value: Any) -> tuple[str, list[Any], bool]:
+    """A field whose values are all lists of one scalar type without nulls (or null or
+    missing). MongoDB matches a scalar against such a list by its elements, and a null against
+    a missing or null field only (no element is null); whole-array equality, ranges and the
+    other operators are left to the matcher."""
+    if isinstance(value, dict) and value and all(str(k).startswith("$") for k in value):
+        return _and([_list_op(col, kind, op, arg) for op, arg in value.items()])
+    if isinstance(value, re.Pattern):
+        return TRUE
+    return _list_op(col, kind, "$eq", value)
+
+
+def _list_op(col: str, kind: str, op: str, arg: Any) -> tuple[str, list[Any], bool]:
+    if op in ("$eq", "$ne"):
+        values = [arg]
+    elif op in ("$in", "$nin") and isinstance(arg, list):
+        values = list(arg)
+    else:
+        return TRUE
+    if any(isinstance(v, (dict, list)) or hasattr(v, "pattern") or
+           (v is not None and not _fits(v, kind) and _numeric_class(v, kind)) for v in values):
+        return TRUE
+    fitting = [v for v in values if v is not None and _fits(v, kind)]
+    conds = []
+    params: list[Any] = []
+    if fitting:
+        conds.append(f"coalesce(list_has_any({col}, [{', '.join('?' for _ in fitting)}]), FALSE)")
+        params = list(fitting)
+    if any(v is None for v in values):
+        conds.append(f"{col} IS NULL")
+    sql = "(" + " OR ".join(conds) + ")" if conds else "FALSE"
+    if op in ("$eq", "$in"):
+        return sql, params, True
+    return (f"NOT {sql}" if conds else "TRUE"), params, True
 
 
 def _regex(col: str, kind: str, pattern: Any, options: Any) -> tuple[str, list[Any], bool]:
