@@ -92,7 +92,7 @@ def _check(db, fmt: str, full: bool = False) -> str | None:
 
 def _hint(uri: str) -> str:
     with open(uri + "/metadata/version-hint.text") as f:
-        return f.read().strip() + ".metadata.json"
+        return f"v{f.read().strip()}.metadata.json"  # Iceberg's file-system table layout
 
 
 @settings(max_examples=25, deadline=None,

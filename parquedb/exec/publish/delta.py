@@ -1,4 +1,9 @@
-"""Delta Lake tables, written by deltalake (delta-rs): each publish is one Delta version."""
+"""Delta Lake tables, written by deltalake (delta-rs): each publish is one Delta version.
+
+Every write is based on the table version the publisher checked (the ``DeltaTable`` it
+opened), so a version another publisher committed in between is a conflict deltalake detects
+(``CommitFailedError``), never a silent overwrite: see :mod:`.conflict`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 
 from parquedb.errors import ConfigurationError, ErrorCode, StorageError
+from parquedb.exec.publish.conflict import LostRace
+from parquedb.exec.publish.incremental import DELETE_FLAG, Changes
 from parquedb.exec.publish.location import Location
 
 #: data files of about this size (deltalake's default is 100 MB): a merge rewrites the files
@@ -25,30 +32,70 @@ def _deltalake() -> Any:
     return deltalake
 
 
-def published_meta(loc: Location) -> tuple[int, dict[str, Any]] | None:
-    """``(version, commit info)`` of the table's newest version, None when there is none."""
+def open_table(loc: Location) -> Any | None:
+    """The table at its newest version, None when there is none yet."""
     dl = _deltalake()
     try:
-        table = dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None)
+        return dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None)
     except dl.exceptions.TableNotFoundError:
         return None
+
+
+def published_meta(table: Any) -> tuple[int, dict[str, Any]]:
+    """``(version, commit info)`` of the table's version."""
     history = table.history(1)
     return table.version(), (history[0] if history else {})
 
 
-def write(loc: Location, stream: pa.RecordBatchReader, meta: dict[str, str]) -> int:
-    """Replace the table's content with ``stream`` as one new version (the table is created
-    on first use, its schema replaced when it changed); returns that version."""
+def write(loc: Location, table: Any | None, stream: pa.RecordBatchReader,
+          meta: dict[str, str]) -> int:
+    """Replace the content of ``table`` (None: create it) with ``stream`` as one new version
+    (the schema replaced when it changed); returns that version."""
+    dl = _deltalake()
+    return _commit(loc, table, lambda: dl.write_deltalake(
+        loc.uri if table is None else table, stream, mode="overwrite", schema_mode="overwrite",
+        storage_options=loc.delta_options or None, target_file_size=TARGET_FILE_BYTES,
+        writer_properties=_zstd(dl), commit_properties=dl.CommitProperties(custom_metadata=meta)))
+
+
+def append(loc: Location, table: Any, stream: pa.RecordBatchReader, meta: dict[str, str]) -> int:
+    """Add ``stream``'s rows as one new version, new columns added to the schema."""
+    dl = _deltalake()
+    return _commit(loc, table, lambda: dl.write_deltalake(
+        table, stream, mode="append", schema_mode="merge", target_file_size=TARGET_FILE_BYTES,
+        writer_properties=_zstd(dl), commit_properties=dl.CommitProperties(custom_metadata=meta)))
+
+
+def merge(loc: Location, table: Any, changes: Changes, meta: dict[str, str]) -> int:
+    """One ``MERGE`` by ``id``: changed rows replaced, new ones inserted, deleted ones removed
+    (Delta rewrites only the files holding a changed id)."""
+    dl = _deltalake()
+    return _commit(loc, table, lambda: (
+        table.merge(changes.merge_source(), predicate="t.id = s.id", source_alias="s",
+                    target_alias="t", merge_schema=True, writer_properties=_zstd(dl),
+                    commit_properties=dl.CommitProperties(custom_metadata=meta))
+        .when_matched_delete(predicate=f"s.{DELETE_FLAG}")
+        .when_matched_update_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
+        .when_not_matched_insert_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
+        .execute()))
+
+
+def _commit(loc: Location, table: Any | None, fn: Any) -> int:
+    """Run the write; the version it made (the table object follows its own writes), or
+    :class:`LostRace` when another commit won."""
     dl = _deltalake()
     try:
-        dl.write_deltalake(loc.uri, stream, mode="overwrite", schema_mode="overwrite",
-                           storage_options=loc.delta_options or None,
-                           target_file_size=TARGET_FILE_BYTES, writer_properties=_zstd(dl),
-                           commit_properties=dl.CommitProperties(custom_metadata=meta))
-        version: int = dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None).version()
+        fn()
+        if table is None:  # created by this write
+            table = dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None)
+    except dl.exceptions.CommitFailedError as e:
+        raise LostRace(str(e)) from e
     except (dl.exceptions.DeltaError, OSError) as e:
+        if "already exists" in str(e).lower():  # two first publishes racing for version 0
+            raise LostRace(str(e)) from e
         raise StorageError(f"writing the Delta table at {loc.uri} failed: {e}",
                            code=ErrorCode.STORAGE_WRITE_ERROR, path=loc.key, cause=e) from e
+    version: int = table.version()
     return version
 
 

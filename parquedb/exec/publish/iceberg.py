@@ -1,28 +1,46 @@
 """Iceberg tables, written by pyiceberg, that need no catalog to be read.
 
-The table is its own folder: ``data/``, ``metadata/`` and ``metadata/version-hint.text``
-naming the current metadata file (the convention of Iceberg's file-system tables, which
-DuckDB's ``iceberg_scan``, pyiceberg's ``StaticTable`` and Spark's Hadoop catalog follow).
-Each publish opens pyiceberg's SQL catalog on an in-memory SQLite database, registers the
-current metadata file in it, commits one overwrite there (a new metadata file) and then
-moves the hint. The hint is the commit point: a reader that reads it sees a whole snapshot.
+The table is its own folder in the layout of Iceberg's file-system (Hadoop) tables: ``data/``,
+``metadata/v<N>.metadata.json`` for each version and ``metadata/version-hint.text`` holding
+the newest ``N``, which DuckDB's ``iceberg_scan``, pyiceberg's ``StaticTable`` and Spark's
+Hadoop catalog follow. Each publish opens pyiceberg's SQL catalog on an in-memory SQLite
+database, registers the current metadata file in it and commits there (pyiceberg writes a new
+metadata file); that file is then *created* as ``v<N+1>.metadata.json``, which must not exist
+yet — the commit point, atomic locally (``link``) and on S3/R2 (conditional PUT). The loser of
+a race raises :class:`~.conflict.LostRace` and starts over. The hint is moved after: a hint
+left behind by a crash is corrected by the next publisher, which probes past it, and until
+then readers see the previous whole version.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from parquedb.errors import ConfigurationError, ErrorCode, StorageError
+from parquedb.exec.publish.conflict import LostRace
+from parquedb.exec.publish.delta import TARGET_FILE_BYTES
+from parquedb.exec.publish.incremental import Changes, appends_fit
 from parquedb.exec.publish.location import Location
 from parquedb.storage import Storage
 
 _HINT = "metadata/version-hint.text"
 _SUFFIX = ".metadata.json"
 _IDENT = ("parquedb", "published")
+#: data files of about this size, for the reason given in :mod:`.delta`
+_PROPERTIES = {"write.target-file-size-bytes": str(TARGET_FILE_BYTES)}
+
+
+@dataclass(frozen=True)
+class Head:
+    """The table's newest committed version."""
+
+    version: int
+    uri: str  #: its metadata file
 
 
 def _catalog(loc: Location) -> Any:
@@ -38,61 +56,140 @@ def _catalog(loc: Location) -> Any:
     return catalog
 
 
+def head(storage: Storage, loc: Location) -> Head | None:
+    """The newest version: the hint's, or a later one a publisher committed without moving
+    the hint (it crashed in between). None before the first publish."""
+    raw = storage.get_optional(f"{loc.key}/{_HINT}")
+    text = raw.decode().strip() if raw else ""
+    named = None  # a hint naming a file (``00003-<uuid>``): tables published before v<N>
+    if text.isdigit():
+        n = int(text)
+    elif text:
+        n, named = int(text.split("-", 1)[0]), text
+    else:
+        n = 0
+    while storage.exists(_version_key(loc, n + 1)):
+        n, named = n + 1, None
+    if named is not None:
+        return Head(n, f"{loc.uri}/metadata/{named}{_SUFFIX}")
+    return Head(n, f"{loc.uri}/metadata/v{n}{_SUFFIX}") if n else None
+
+
 def current_metadata(storage: Storage, loc: Location) -> str | None:
     """The URI of the table's current metadata file (None before the first publish)."""
-    try:
-        hint = storage.get(f"{loc.key}/{_HINT}").decode().strip()
-    except FileNotFoundError:
-        return None
-    return f"{loc.uri}/metadata/{hint}{_SUFFIX}"
+    found = head(storage, loc)
+    return found.uri if found else None
 
 
-def published_meta(storage: Storage, loc: Location) -> tuple[int, dict[str, Any]] | None:
-    """``(metadata version, current snapshot's summary)``, None before the first publish."""
-    meta = current_metadata(storage, loc)
-    if meta is None:
-        return None
+def published_meta(storage: Storage, loc: Location, at: Head) -> dict[str, Any]:
+    """The summary of version ``at``'s current snapshot."""
     from pyiceberg.table import StaticTable
 
-    table = StaticTable.from_metadata(meta, properties=loc.iceberg_properties)
+    table = StaticTable.from_metadata(at.uri, properties=loc.iceberg_properties)
     snap = table.current_snapshot()
-    summary = dict(snap.summary.additional_properties) if snap and snap.summary else {}
-    return _version(meta), summary
+    return dict(snap.summary.additional_properties) if snap and snap.summary else {}
 
 
-def _version(metadata_uri: str) -> int:
-    return int(metadata_uri.rsplit("/", 1)[1].split("-", 1)[0])
-
-
-def write(storage: Storage, loc: Location, schema: pa.Schema,
+def write(storage: Storage, loc: Location, at: Head | None, schema: pa.Schema,
           batches: Iterator[pa.RecordBatch], meta: dict[str, str]) -> tuple[int, int | None]:
-    """Replace the table's content with ``batches`` in one metadata commit; returns
-    ``(metadata version, snapshot id)``."""
+    """Replace the table's content with ``batches`` in one new version; returns
+    ``(version, snapshot id)``."""
     catalog = _catalog(loc)
-    previous = current_metadata(storage, loc)
+    with _writing(loc):
+        if at is None:
+            table = catalog.create_table(_IDENT, schema=schema, location=loc.uri,
+                                         properties=_PROPERTIES)
+        else:
+            table = catalog.register_table(_IDENT, at.uri)
+        with table.transaction() as tx:
+            _evolve(tx, table, schema)
+            first = next(batches, None)
+            tx.overwrite(pa.Table.from_batches([] if first is None else [first], schema=schema),
+                         snapshot_properties=meta)
+            for batch in batches:
+                tx.append(pa.Table.from_batches([batch]), snapshot_properties=meta)
+    return _commit(storage, loc, at, catalog)
+
+
+def apply(storage: Storage, loc: Location, at: Head, changes: Changes,
+          meta: dict[str, str]) -> tuple[int, int | None]:
+    """Replace the changed entities' rows: one delete of every changed id (pyiceberg rewrites
+    only the data files holding one), one append of the new rows, in one version."""
+    from pyiceberg.expressions import In
+
+    catalog = _catalog(loc)
+    with _writing(loc):
+        table = catalog.register_table(_IDENT, at.uri)
+        with table.transaction() as tx:
+            if table.schema().as_arrow().names != changes.schema.names:
+                with tx.update_schema() as update:
+                    update.union_by_name(changes.schema)
+            tx.delete(In("id", changes.ids), snapshot_properties=meta)  # type: ignore[call-arg,arg-type]
+            if changes.upserts.num_rows:
+                tx.append(changes.upserts, snapshot_properties=meta)
+    return _commit(storage, loc, at, catalog)
+
+
+def append(storage: Storage, loc: Location, at: Head, schema: pa.Schema,
+           batches: Iterator[pa.RecordBatch], meta: dict[str, str]
+           ) -> tuple[int, int | None] | None:
+    """Append records (a dataset's new ones) in one version, adding new columns; None when a
+    shared column changed type (the table must then be rewritten)."""
+    catalog = _catalog(loc)
+    with _writing(loc):
+        table = catalog.register_table(_IDENT, at.uri)
+        if not appends_fit(table.schema().as_arrow(), schema):
+            return None
+        with table.transaction() as tx:
+            if not set(schema.names) <= set(table.schema().as_arrow().names):
+                with tx.update_schema() as update:
+                    update.union_by_name(schema)
+            for batch in batches:
+                tx.append(pa.Table.from_batches([batch]), snapshot_properties=meta)
+    return _commit(storage, loc, at, catalog)
+
+
+class _writing:
+    """pyiceberg's errors as coded ones, and its warnings (an overwrite of an empty table
+    says "delete did not match any records") kept quiet."""
+
+    def __init__(self, loc: Location) -> None:
+        self.loc = loc
+        self._warnings = warnings.catch_warnings()
+
+    def __enter__(self) -> None:
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> None:
+        self._warnings.__exit__(typ, exc, tb)
+        if isinstance(exc, (OSError, ValueError)):
+            loc = self.loc
+            raise StorageError(f"writing the Iceberg table at {loc.uri} failed: {exc}",
+                               code=ErrorCode.STORAGE_WRITE_ERROR, path=loc.key,
+                               cause=exc) from exc
+
+
+def _commit(storage: Storage, loc: Location, at: Head | None,
+            catalog: Any) -> tuple[int, int | None]:
+    """Create ``v<N+1>.metadata.json`` from the metadata file pyiceberg wrote (the commit
+    point), then move the hint; ``(N+1, snapshot id)``."""
+    table = catalog.load_table(_IDENT)
+    written = f"{loc.key}/metadata/{table.metadata_location.rsplit('/', 1)[1]}"
+    version = (at.version if at else 0) + 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "delete did not match any records": an empty table
-            if previous is None:
-                table = catalog.create_table(_IDENT, schema=schema, location=loc.uri)
-            else:
-                table = catalog.register_table(_IDENT, previous)
-            with table.transaction() as tx:
-                _evolve(tx, table, schema)
-                first = next(batches, None)
-                tx.overwrite(pa.Table.from_batches([] if first is None else [first],
-                                                   schema=schema), snapshot_properties=meta)
-                for batch in batches:
-                    tx.append(pa.Table.from_batches([batch]), snapshot_properties=meta)
-            table = catalog.load_table(_IDENT)
-    except (OSError, ValueError) as e:
-        raise StorageError(f"writing the Iceberg table at {loc.uri} failed: {e}",
-                           code=ErrorCode.STORAGE_WRITE_ERROR, path=loc.key, cause=e) from e
-    location: str = table.metadata_location
-    hint = location.rsplit("/", 1)[1][: -len(_SUFFIX)]
-    storage.put(f"{loc.key}/{_HINT}", hint.encode())
+        won = storage.create(_version_key(loc, version), storage.get(written))
+    finally:
+        storage.delete(written)  # v<N+1> is its copy, or the race was lost
+    if not won:
+        raise LostRace(f"version {version} of {loc.uri} was committed by another publisher")
+    storage.put(f"{loc.key}/{_HINT}", str(version).encode())
     snap = table.current_snapshot()
-    return _version(location), (snap.snapshot_id if snap else None)
+    return version, (snap.snapshot_id if snap else None)
+
+
+def _version_key(loc: Location, n: int) -> str:
+    return f"{loc.key}/metadata/v{n}{_SUFFIX}"
 
 
 def _evolve(tx: Any, table: Any, schema: pa.Schema) -> None:

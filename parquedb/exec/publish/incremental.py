@@ -1,25 +1,26 @@
-"""Republishing a Delta table by merging only what changed since the commit it holds.
+"""Republishing incrementally: what changed since the commit a table holds.
 
-The table's last commit names the ParqueDB seq it was published at and the field shapes it
-was built from (``parquedb.shapes``). The entities changed after that seq are read from the
-collection's events (the newest image of each), and one Delta ``MERGE`` by ``id`` updates,
-inserts and deletes exactly those rows, in one new version, adding columns for new fields.
+A collection's table records the ParqueDB seq it was published at (``parquedb.seq``) and the
+field shapes it was built from (``parquedb.shapes``). The entities changed after that seq are
+read from the collection's events (the newest image of each); the table's writer then
+replaces exactly those rows (:func:`delta.merge`, :func:`iceberg.apply`), adding columns for
+new fields. A dataset is append-only: its records appended after the seq are appended.
 
-A full rewrite is chosen instead (None is returned) when the merge cannot say the same as a
-rewrite: no shapes recorded, a field whose values no longer fit its column type (the column
+A full rewrite is chosen instead (None is returned) when the increment cannot say the same as
+a rewrite: no shapes recorded, a field whose values no longer fit its column type (the column
 would have to change type), a renamed column, more than :data:`MAX_CHANGED` changed entities
-(they are held in memory, and a rewrite is then about as cheap), or events that no longer
-do not cover the collection. Columns only widen this way: a field whose last value was
-deleted keeps its column, all null, until the next full publish.
+(they are held in memory, and a rewrite is then about as cheap), a table newer than the
+state, or a dataset that lost records (retention) since. Columns only widen this way: a
+field whose last value was deleted keeps its column, all null, until the next full publish.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from parquedb.errors import ErrorCode, StorageError
 from parquedb.exec.publish.columns import (
     JSON,
     NULL,
@@ -28,8 +29,8 @@ from parquedb.exec.publish.columns import (
     merge,
     shape_of,
     shapes_from_json,
+    shapes_to_json,
 )
-from parquedb.exec.publish.location import Location
 from parquedb.model.entity import RESERVED_FIELDS, Row
 from parquedb.model.values import datetime_to_micros
 
@@ -41,20 +42,59 @@ DELETE_FLAG = "__parquedb_delete"
 _SYSTEM_KEYS = frozenset({"$id", "$type"}) | RESERVED_FIELDS
 
 
-def merge_changes(reader: Reader, collection: str, loc: Location, info: dict[str, Any],
-                  meta: dict[str, str], shapes_key: str
-                  ) -> tuple[int, int, dict[str, str]] | None:
-    """Merge the changes after the published seq into the table; returns ``(version,
-    changed entities, renamed fields)``, or None when a full rewrite is needed."""
+@dataclass
+class Changes:
+    """The entities changed since a published seq, as rows of the widened schema."""
+
+    schema: pa.Schema  #: the table's columns after this change (old ones first-class)
+    upserts: pa.Table  #: the changed live entities' rows, of ``schema``
+    deleted: list[str]  #: ids of entities gone since (soft or hard deleted)
+    shapes: str  #: the shapes the table is built from after this change (JSON)
+    renamed: dict[str, str]
+
+    @property
+    def count(self) -> int:
+        return self.upserts.num_rows + len(self.deleted)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every changed id: the rows a table must drop before ``upserts`` go in."""
+        return self.upserts.column("id").to_pylist() + self.deleted
+
+    def merge_source(self) -> pa.Table:
+        """One table for a ``MERGE``: the upserts, then the deleted ids (other columns null),
+        flagged by :data:`DELETE_FLAG`."""
+        parts = [self.upserts]
+        if self.deleted:
+            nulls = {f.name: pa.nulls(len(self.deleted), f.type) for f in self.schema}
+            nulls["id"] = pa.array(self.deleted, pa.string())
+            parts.append(pa.table(nulls, schema=self.schema))
+        table = pa.concat_tables(parts)
+        flags = [False] * self.upserts.num_rows + [True] * len(self.deleted)
+        return table.append_column(DELETE_FLAG, pa.array(flags, pa.bool_()))
+
+
+def published_seq(info: dict[str, Any]) -> int | None:
     try:
-        since = int(info["parquedb.seq"])
+        return int(info["parquedb.seq"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def collection_changes(reader: Reader, collection: str, info: dict[str, Any],
+                       shapes_key: str) -> Changes | None:
+    """The changes after the published seq, or None when a full rewrite is needed."""
+    since = published_seq(info)
+    try:
         old_shapes = shapes_from_json(info[shapes_key])
     except (KeyError, TypeError, ValueError):
         return None
-    if since > reader.seq or info.get("parquedb.source") != collection:
+    if since is None or since > reader.seq or info.get("parquedb.source") != collection:
         return None
-    if not _events_reach(reader, collection):
+    if collection not in reader.snapshot.state.collections:
         return None
+    # Event files are never removed (compaction folds inlined events into new ones; vacuum
+    # deletes only files that stopped being live), so every event after ``since`` is there.
     newest: dict[str, dict[str, Any] | None] = {}
     for change in reader.changes(collection, since):
         newest[change.entity_id] = change.after
@@ -72,40 +112,34 @@ def merge_changes(reader: Reader, collection: str, loc: Location, info: dict[str
     if not _widens(old.schema, new.schema) or DELETE_FLAG in new.schema.names \
             or not all(_same_values(s, shapes[k]) for k, s in old_shapes.items()):
         return None
-    meta = {**meta, shapes_key: _dump(shapes)}
-    gone = [eid for eid, ent in newest.items() if ent is None]
-    source = _source(new, live, gone)
-    import deltalake as dl
-
-    try:
-        table = dl.DeltaTable(loc.uri, storage_options=loc.delta_options or None)
-        (table.merge(source, predicate="t.id = s.id", source_alias="s", target_alias="t",
-                     merge_schema=True, writer_properties=dl.WriterProperties(compression="ZSTD"),
-                     commit_properties=dl.CommitProperties(custom_metadata=meta))
-         .when_matched_delete(predicate=f"s.{DELETE_FLAG}")
-         .when_matched_update_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
-         .when_not_matched_insert_all(predicate=f"NOT s.{DELETE_FLAG}",
-                                      except_cols=[DELETE_FLAG])
-         .execute())
-        version: int = dl.DeltaTable(loc.uri,
-                                     storage_options=loc.delta_options or None).version()
-    except (dl.exceptions.DeltaError, OSError) as e:
-        raise StorageError(f"merging into the Delta table at {loc.uri} failed: {e}",
-                           code=ErrorCode.STORAGE_WRITE_ERROR, path=loc.key, cause=e) from e
-    return version, len(newest), new.renamed
+    upserts = pa.Table.from_batches([new.batch(live)]) if live else new.schema.empty_table()
+    return Changes(new.schema, upserts, [eid for eid, ent in newest.items() if ent is None],
+                   shapes_to_json(shapes), new.renamed)
 
 
-def _dump(shapes: dict[str, Shape]) -> str:
-    from parquedb.exec.publish.columns import shapes_to_json
+def dataset_since(reader: Reader, dataset: str, info: dict[str, Any]) -> int | None:
+    """The seq after which a dataset's records are only appended to its published table, or
+    None when it must be rewritten (retention dropped records since, or the table is newer)."""
+    since = published_seq(info)
+    ds = reader.snapshot.state.datasets.get(dataset)
+    if since is None or ds is None or since > reader.seq or info.get("parquedb.source") != dataset:
+        return None
+    return since if ds.dropped_seq <= since else None
 
-    return shapes_to_json(shapes)
+
+def appends_fit(table: pa.Schema, stream: pa.Schema) -> bool:
+    """Can records of ``stream``'s schema be appended to a table of ``table``'s schema, the
+    table gaining the new columns? (Every shared column keeps its type.)"""
+    have = {f.name: _plain(f.type) for f in table}
+    return all(have.get(f.name, _plain(f.type)) == _plain(f.type) for f in stream)
 
 
-def _events_reach(reader: Reader, collection: str) -> bool:
-    """Event files are never removed (compaction folds inlined events into new ones; vacuum
-    deletes only files that stopped being live), so the events after any seq are all there
-    while the collection is."""
-    return collection in reader.snapshot.state.collections
+def _plain(typ: pa.DataType) -> str:
+    """A type's text without the variants a table's reader may give back for it: large_
+    strings and lists, and any name of UTC (DuckDB says ``Etc/UTC``, Delta ``UTC``)."""
+    if pa.types.is_timestamp(typ):
+        return f"timestamp[{typ.unit}]" + (", tz" if typ.tz else "")
+    return str(typ).replace("large_", "")
 
 
 def _row_of(ent: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
@@ -135,17 +169,3 @@ def _widens(old: pa.Schema, new: pa.Schema) -> bool:
     """Every old column is still there under its name, with its type."""
     return all(new.get_field_index(f.name) >= 0 and new.field(f.name).type == f.type
                for f in old)
-
-
-def _source(columns: Columns, live: list[tuple[Row, dict[str, Any]]],
-            gone: list[str]) -> pa.Table:
-    """The merge's source: changed live rows, then the ids to delete (other columns null)."""
-    parts = [pa.Table.from_batches([columns.batch(live)])] if live else []
-    if gone:
-        nulls = {f.name: pa.nulls(len(gone), f.type) for f in columns.schema}
-        nulls["id"] = pa.array(gone, pa.string())
-        parts.append(pa.table(nulls, schema=columns.schema))
-    table = pa.concat_tables(parts) if parts else pa.table(
-        {f.name: pa.array([], f.type) for f in columns.schema}, schema=columns.schema)
-    flags = [False] * len(live) + [True] * len(gone)
-    return table.append_column(DELETE_FLAG, pa.array(flags, pa.bool_()))

@@ -67,12 +67,20 @@ def collection_batches(reader: Reader, collection: str, columns: Columns,
         yield columns.batch(pending)
 
 
-def dataset_stream(reader: Reader, dataset: str) -> pa.RecordBatchReader:
-    """A dataset's records as they are stored (its internal ``_seq`` column left out). The
-    store's DuckDB connection is held while the stream is read."""
+def dataset_stream(reader: Reader, dataset: str,
+                   after_seq: int | None = None) -> pa.RecordBatchReader | None:
+    """A dataset's records as they are stored (its internal ``_seq`` column left out), or
+    only those appended after commit ``after_seq`` (None when there are none). The store's
+    DuckDB connection is held while the stream is read."""
     duck, snap = reader.duck, reader.snapshot
-    rel = dataset_relation(duck, snap, DatasetSource(dataset)) \
-        or empty_dataset_relation(duck, snap, dataset)
+    rel = dataset_relation(duck, snap, DatasetSource(dataset, after_seq=after_seq))
+    if after_seq is not None:
+        if rel is None:
+            return None
+        with duck.lock:  # (not by peeking at the stream: its reader may run on another thread)
+            if not duck.con.sql(f"SELECT 1 FROM ({rel}) LIMIT 1").fetchall():
+                return None
+    rel = rel or empty_dataset_relation(duck, snap, dataset)
     if rel is None:  # no file at all: nothing to say about its columns
         return pa.RecordBatchReader.from_batches(pa.schema([]), iter(()))
     with duck.lock:
