@@ -38,6 +38,21 @@ def delta_rows_duckdb(uri: str) -> pa.Table:
     return con.sql(f"SELECT * FROM read_parquet([{listed}], union_by_name = true)").to_arrow_table()
 
 
+def iceberg_rows_duckdb(uri: str) -> pa.Table:
+    """DuckDB's own Parquet reader over exactly the data files the current Iceberg snapshot
+    lists (ParqueDB's Iceberg tables delete by rewriting files: no delete files to apply)."""
+    from pyiceberg.table import StaticTable
+
+    tasks = list(StaticTable.from_metadata(uri).scan().plan_files())
+    assert all(not t.delete_files for t in tasks)
+    files = [t.file.file_path for t in tasks]
+    if not files:
+        return pa.table({})
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return duckdb.connect().sql(
+        f"SELECT * FROM read_parquet([{listed}], union_by_name = true)").to_arrow_table()
+
+
 def iceberg_rows(uri: str) -> pa.Table:
     from pyiceberg.table import StaticTable
 

@@ -18,6 +18,7 @@ from helpers.opentables import (
     delta_rows_duckdb,
     expected_kind,
     iceberg_rows,
+    iceberg_rows_duckdb,
     kind_of,
 )
 
@@ -71,7 +72,7 @@ def _check(db, fmt: str, full: bool = False) -> str | None:
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tables = [iceberg_rows(out["uri"]),
+            tables = [iceberg_rows(out["uri"]), iceberg_rows_duckdb(out["uri"]),
                       pl.scan_iceberg(out["uri"] + "/metadata/" + _hint(out["uri"]))
                       .collect().to_arrow()]
     for table in tables:
