@@ -127,6 +127,17 @@ class Collection:
              as_of: datetime | None = None, timeout: float | None = None) -> FindResult:
         """Entities matching ``filter`` (MongoDB semantics), sorted, paged and projected.
         ``timeout``: seconds; past it the read stops with :class:`~parquedb.errors.TimeoutError`."""
+        return self._find(filter, sort=sort, limit=limit, skip=skip, cursor=cursor,
+                          project=project, include_deleted=include_deleted, as_of=as_of,
+                          timeout=timeout)
+
+    def _find(self, filter: dict[str, Any] | None = None, *, sort: Any = None,
+              limit: int | None = None, skip: int = 0, cursor: str | None = None,
+              project: dict[str, Any] | None = None, include_deleted: bool = False,
+              as_of: datetime | None = None, timeout: float | None = None,
+              want_total: bool = True) -> FindResult:
+        """:meth:`find`; without ``want_total`` (``find_one``) the total is -1 and the read
+        may stop at its first matches."""
         A.require_filter(filter)
         A.require_sort(sort)
         A.require_int("limit", limit)
@@ -146,10 +157,12 @@ class Collection:
             if skip < 0:
                 raise QueryError(f"skip must be >= 0, got {skip}", code=ErrorCode.QUERY_ERROR)
             proj = compile_projection(project)
-            after = sort_key(spec)(decode_cursor(cursor, spec)) if cursor is not None else None
+            after_doc = decode_cursor(cursor, spec) if cursor is not None else None
+            after = sort_key(spec)(after_doc) if after_doc is not None else None
             with self._session.reading(_micros(as_of)) as r, deadline(seconds, "find"):
                 items, total, has_more = reads.find(r, self.name, filter, spec, skip, limit,
-                                                    after, include_deleted)
+                                                    after, include_deleted,
+                                                    after_doc=after_doc, want_total=want_total)
             next_cursor = encode_cursor(items[-1], spec) if has_more and items else None
             if proj is not None:
                 items = [proj(e) for e in items]
@@ -160,7 +173,8 @@ class Collection:
                  **options: Any) -> dict[str, Any] | None:
         options["limit"] = 1
         return self._run("query", "find_one",
-                         lambda: next(iter(self.find(filter, **options)), None), filter=filter)
+                         lambda: next(iter(self._find(filter, want_total=False, **options)),
+                                      None), filter=filter)
 
     def count(self, filter: dict[str, Any] | None = None, *, include_deleted: bool = False,
               timeout: float | None = None) -> int:

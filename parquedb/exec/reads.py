@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from parquedb.engine.format import Event
@@ -21,6 +22,7 @@ from parquedb.errors import ValidationError
 from parquedb.exec.scan import PushdownScan
 from parquedb.model.entity import Row, full_id, to_entity
 from parquedb.query import compile_filter, sort_key
+from parquedb.query.order import after_filter
 from parquedb.support.deadline import Ticker
 
 if TYPE_CHECKING:
@@ -95,18 +97,35 @@ def matches(reader: Reader, collection: str, filter: dict[str, Any] | None,
 
 def find(reader: Reader, collection: str, filter: dict[str, Any] | None,
          spec: list[tuple[str, int]], skip: int, limit: int | None, after: Any,
-         include_deleted: bool) -> tuple[list[Entity], int, bool]:
+         include_deleted: bool, *, after_doc: dict[str, Any] | None = None,
+         want_total: bool = True) -> tuple[list[Entity], int, bool]:
     """``(page, total matches, has_more)`` for ``filter`` sorted by ``spec`` (which ends with
-    ``$id``), after the sort key ``after`` (a cursor) when given."""
+    ``$id``), after the sort key ``after`` (a cursor; ``after_doc`` its sort fields) when
+    given. Without ``want_total`` the total is -1 and a read may stop at its first matches."""
     compile_filter(filter)  # errors first, whichever path runs
     reader.note_scan(collection)
     scan = _pushdown(reader, collection, filter, include_deleted)
+    fetch = None if limit is None else skip + limit + 1
     try:
-        if scan is not None and after is None and scan.exact and scan.sortable(spec):
-            rows, total = scan.page(spec, skip, None if limit is None else limit + 1)
-            has_more = limit is not None and len(rows) > limit
-            rows = rows[:limit] if limit is not None else rows
-            return [to_entity(r) for r in rows], total, has_more
+        if scan is not None and scan.exact and scan.sortable(spec):
+            page = _pushed_page(reader, collection, filter, include_deleted, scan, spec, skip,
+                                limit, after, after_doc, want_total)
+            if page is not None:
+                return page
+        if scan is not None and not want_total and fetch is not None and scan.sortable(spec):
+            # DuckDB sorts the candidates; the matcher stops at the first ``fetch`` matches
+            pred, key = compile_filter(filter), sort_key(spec)
+            found: list[Entity] = []
+            ticker = Ticker()
+            for row in scan.rows_sorted(spec):
+                ticker.tick()
+                ent = to_entity(row)
+                if (scan.exact or pred(ent)) and (after is None or after < key(ent)):
+                    found.append(ent)
+                    if len(found) >= fetch:
+                        break
+            first = found[skip: skip + (limit or 0)]
+            return first, -1, len(found) > skip + len(first)
         key = sort_key(spec)
         total = 0
 
@@ -129,6 +148,52 @@ def find(reader: Reader, collection: str, filter: dict[str, Any] | None,
     window = ranked[skip: None if limit is None else skip + limit]
     has_more = len(ranked) > skip + len(window) if limit is not None else False
     return [ent for _, ent in window], total, has_more
+
+
+def _pushed_page(reader: Reader, collection: str, filter: dict[str, Any] | None,
+                 include_deleted: bool, scan: PushdownScan, spec: list[tuple[str, int]],
+                 skip: int, limit: int | None, after: Any, after_doc: dict[str, Any] | None,
+                 want_total: bool) -> tuple[list[Entity], int, bool] | None:
+    """The page computed by DuckDB (exact filter, pushable sort), a cursor becoming a keyset
+    condition; None when the cursor's values cannot be compared in SQL."""
+    fetch = None if limit is None else limit + 1
+    if after is None:
+        if want_total:
+            rows, total = scan.page(spec, skip, fetch)
+        else:
+            rows, total = scan.rows_page(spec, skip, fetch), -1
+    else:
+        if after_doc is None or not all(_fits(after_doc.get(f), scan.types.get(f))
+                                        for f, _ in spec):
+            return None
+        keyset = {"$and": [filter or {}, after_filter(after_doc, spec)]}
+        kscan = _pushdown(reader, collection, keyset, include_deleted)
+        if kscan is None:
+            return None
+        try:
+            if not kscan.exact:
+                return None
+            rows = kscan.rows_page(spec, skip, fetch)
+        finally:
+            kscan.close()
+        total = scan.count() if want_total else -1
+    has_more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if limit is not None else rows
+    return [to_entity(r) for r in rows], total, has_more
+
+
+_KIND_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "int64": (int,), "bool": (bool,),
+                                            "timestamp": (datetime,)}
+
+
+def _fits(value: Any, kind: str | None) -> bool:
+    """Can a cursor value be compared with a column of ``kind`` in SQL as the sort would?"""
+    if value is None:
+        return True
+    types = _KIND_TYPES.get(kind or "")
+    if types is None or (isinstance(value, bool) and kind != "bool"):
+        return False
+    return isinstance(value, types)
 
 
 def count(reader: Reader, collection: str, filter: dict[str, Any] | None,

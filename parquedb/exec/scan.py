@@ -68,6 +68,31 @@ class PushdownScan:
             return rows, len(rows)  # fewer than asked: these are all the matches
         return rows, self.count()
 
+    def rows_page(self, spec: list[tuple[str, int]], skip: int,
+                  limit: int | None) -> list[Row]:
+        """The page alone (no total): exact filter and sort in DuckDB."""
+        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) "
+               f"WHERE {self.where} ORDER BY {self._order(spec)}")
+        params = list(self.params)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        if skip:
+            sql += " OFFSET ?"
+            params.append(skip)
+        with self.duck.lock, stop_at_deadline(self.duck.con):
+            return table_to_rows(self.duck.con.sql(sql, params=params).to_arrow_table(), 0)
+
+    def rows_sorted(self, spec: list[tuple[str, int]]) -> Iterator[Row]:
+        """Candidate rows in ``spec`` order, streamed: a reader that stops at its first
+        matches decodes only those (DuckDB sorts; the matcher decides)."""
+        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where} "
+               f"ORDER BY {self._order(spec)}")
+        with self.duck.lock, stop_at_deadline(self.duck.con):
+            reader = self.duck.con.sql(sql, params=self.params).to_arrow_reader(STREAM_BATCH)
+            for batch in reader:
+                yield from table_to_rows(batch, 0)
+
     def count(self) -> int:
         sql = f"SELECT count(*) FROM ({self.rel.sql()}) WHERE {self.where}"
         with self.duck.lock, stop_at_deadline(self.duck.con):

@@ -185,3 +185,24 @@ def sort_key(spec: list[tuple[str, int]]) -> Callable[[dict], tuple]:
         first, second = extractors
         return lambda doc: (first(doc), second(doc))
     return lambda doc: tuple([ex(doc) for ex in extractors])
+
+
+def after_filter(doc: dict[str, Any], spec: list[tuple[str, int]]) -> dict[str, Any]:
+    """A filter matching the documents that sort after ``doc`` under ``spec`` (keyset
+    pagination: a cursor as a condition a scan can push down instead of a skip).
+
+    Exact for top-level scalar fields of one type each, with ``spec`` ending in ``$id`` (a
+    total order); null and missing sort lowest, as in :func:`sort_key`."""
+    terms: list[dict[str, Any]] = []
+    ties: list[dict[str, Any]] = []
+    for field, direction in spec:
+        value = doc.get(field)
+        if direction == 1:
+            after: dict[str, Any] | None = {field: {"$ne": None}} if value is None \
+                else {field: {"$gt": value}}
+        else:
+            after = None if value is None else {"$or": [{field: {"$lt": value}}, {field: None}]}
+        if after is not None:
+            terms.append({"$and": [*ties, after]} if ties else after)
+        ties.append({field: value})
+    return {"$or": terms} if terms else {"$id": {"$in": []}}
