@@ -69,6 +69,53 @@ METRICS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The speed targets ParqueDB holds itself to: (metric, anchor system or None for an absolute
+# bound, the bound, how the bound reads). A ratio target compares medians (p50) of the same
+# run; "p99" targets read ParqueDB's p99 against the anchor's p50 or an absolute ms figure.
+TARGETS: list[tuple[str, str | None, float, str, str]] = [
+    ("load_batched", "sqlite_full", 1.0, "ratio", "bulk load >= 1x SQLite FULL's docs/s"),
+    ("create", "sqlite_full", 1.5, "ratio", "single durable create p50 <= 1.5x SQLite FULL"),
+    ("create", "sqlite_full", 3.0, "p99_vs_p50", "single create p99 <= 3x SQLite FULL p50"),
+    ("update_inc", "sqlite_full", 2.0, "ratio", "update by id p50 <= 2x SQLite FULL"),
+    ("get_cold", "sqlite_normal", 5.0, "ratio", "get by random id p50 <= 5x SQLite"),
+    ("get_cold", None, 1.0, "p99_ms", "get by random id p99 <= 1 ms"),
+    ("get_cached", "sqlite_normal", 2.0, "ratio", "same id again <= 2x SQLite"),
+    ("find_selective", "duckdb_parquet", 1.3, "ratio", "selective find <= 1.3x raw DuckDB"),
+    ("range_sort_limit", "duckdb_parquet", 1.3, "ratio", "range + sort + limit <= 1.3x DuckDB"),
+    ("count_by_status", "duckdb_parquet", 1.3, "ratio", "count by group <= 1.3x raw DuckDB"),
+    ("get_first", None, 100.0, "p50_ms", "first get after reopen < 100 ms"),
+    ("rss_peak", None, 1024.0, "value", "peak RSS < 1 GiB"),
+]
+
+
+def target_rows(results: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
+    """Each target with the measured figure and ``met`` / ``MISSED`` (or ``n/a``)."""
+    mine = results.get("parquedb", {})
+    rows = [["target", "measured (ParqueDB cost / anchor's, or a value)", "verdict"]]
+    for metric, anchor, bound, how, label in TARGETS:
+        rec = mine.get(metric) or {}
+        ref = results.get(anchor, {}).get(metric) if anchor else None
+        measured: float | None = None
+        shown = "n/a"
+        if how == "ratio" and ref is not None:
+            measured = cost_ratio(rec, ref, METRICS[metric][2])
+            shown = f"{measured:.2f}x" if measured is not None else "n/a"
+        elif how == "p99_vs_p50" and ref and rec.get("p99") and ref.get("value"):
+            measured = rec["p99"] / ref["value"]
+            shown = f"{measured:.2f}x"
+        elif how in ("p99_ms", "p50_ms"):
+            field = "p99" if how == "p99_ms" else "value"
+            if rec.get(field) is not None:
+                measured = float(rec[field])
+                shown = f"{measured:.3g} ms"
+        elif how == "value" and rec.get("value") is not None:
+            measured = float(rec["value"])
+            shown = f"{measured:,.0f}"
+        verdict = "n/a" if measured is None else "met" if measured <= bound else "MISSED"
+        rows.append([label, shown, verdict])
+    return rows
+
+
 # ------------------------------------------------------------------------------ measuring
 
 def pct(samples_ns: list[int], q: float) -> float:
@@ -479,6 +526,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str],
             if any(c != "n/a" for c in cells):
                 rrows.append([label, *cells])
         out.append(table(rrows, markdown))
+    if "parquedb" in systems:
+        out.append(table(target_rows(results), markdown))
     errors = [f"  {s}.{m}: {r['error']}" for s in systems for m, r in results.get(s, {}).items()
               if isinstance(r, dict) and "error" in r]
     if errors:
