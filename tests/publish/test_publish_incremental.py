@@ -159,3 +159,14 @@ def test_iceberg_table_with_a_named_hint_is_continued(db):
     assert again["version"] == 2 and again["mode"] == "merge"
     assert os.path.exists(os.path.join(meta, "v2.metadata.json"))
     assert_matches(iceberg_rows(again["uri"]), list(db.posts.find({})))
+
+
+def test_delta_merges_keep_the_file_size_of_full_writes(db):
+    """The size goes into the table's configuration, which merges follow (a merge touching
+    every file would otherwise rewrite the table as one file, and every later merge whole)."""
+    from deltalake import DeltaTable
+
+    db.posts.create({"$id": "a", "n": 1})
+    out = db.publish("posts")
+    config = DeltaTable(out["uri"]).metadata().configuration
+    assert config["delta.targetFileSize"] == str(4 << 20)

@@ -20,6 +20,10 @@ from parquedb.exec.publish.location import Location
 #: that hold a changed entity, so smaller files mean fewer bytes rewritten per republish
 #: (entities changed together, often created together, then share few files)
 TARGET_FILE_BYTES = 4 << 20
+#: the table keeps that size for the files a MERGE writes too (a merge takes no size of its
+#: own: without it, a merge touching every file rewrites the table as one file, and every
+#: later merge rewrites it whole)
+_CONFIGURATION = {"delta.targetFileSize": str(TARGET_FILE_BYTES)}
 
 
 def _deltalake() -> Any:
@@ -52,10 +56,15 @@ def write(loc: Location, table: Any | None, stream: pa.RecordBatchReader,
     """Replace the content of ``table`` (None: create it) with ``stream`` as one new version
     (the schema replaced when it changed); returns that version."""
     dl = _deltalake()
+    # a table this publisher did not see must not be overwritten: "error" creates version 0
+    # or fails (another publisher created the table first: a lost race)
     return _commit(loc, table, lambda: dl.write_deltalake(
-        loc.uri if table is None else table, stream, mode="overwrite", schema_mode="overwrite",
+        loc.uri if table is None else table, stream,
+        mode="error" if table is None else "overwrite",
+        schema_mode=None if table is None else "overwrite",
         storage_options=loc.delta_options or None, target_file_size=TARGET_FILE_BYTES,
-        writer_properties=_zstd(dl), commit_properties=dl.CommitProperties(custom_metadata=meta)))
+        configuration=_CONFIGURATION if table is None else None,
+        writer_properties=_zstd(dl), commit_properties=_commit_properties(dl, meta)))
 
 
 def append(loc: Location, table: Any, stream: pa.RecordBatchReader, meta: dict[str, str]) -> int:
@@ -63,7 +72,7 @@ def append(loc: Location, table: Any, stream: pa.RecordBatchReader, meta: dict[s
     dl = _deltalake()
     return _commit(loc, table, lambda: dl.write_deltalake(
         table, stream, mode="append", schema_mode="merge", target_file_size=TARGET_FILE_BYTES,
-        writer_properties=_zstd(dl), commit_properties=dl.CommitProperties(custom_metadata=meta)))
+        writer_properties=_zstd(dl), commit_properties=_commit_properties(dl, meta)))
 
 
 def merge(loc: Location, table: Any, changes: Changes, meta: dict[str, str]) -> int:
@@ -73,7 +82,7 @@ def merge(loc: Location, table: Any, changes: Changes, meta: dict[str, str]) -> 
     return _commit(loc, table, lambda: (
         table.merge(changes.merge_source(), predicate="t.id = s.id", source_alias="s",
                     target_alias="t", merge_schema=True, writer_properties=_zstd(dl),
-                    commit_properties=dl.CommitProperties(custom_metadata=meta))
+                    commit_properties=_commit_properties(dl, meta))
         .when_matched_delete(predicate=f"s.{DELETE_FLAG}")
         .when_matched_update_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
         .when_not_matched_insert_all(predicate=f"NOT s.{DELETE_FLAG}", except_cols=[DELETE_FLAG])
@@ -97,6 +106,14 @@ def _commit(loc: Location, table: Any | None, fn: Any) -> int:
                            code=ErrorCode.STORAGE_WRITE_ERROR, path=loc.key, cause=e) from e
     version: int = table.version()
     return version
+
+
+def _commit_properties(dl: Any, meta: dict[str, str]) -> Any:
+    """The commit's metadata, and no retry inside deltalake: on a version taken by another
+    publisher deltalake would retry on top of it when no file conflicts (a first write would
+    then append to the other's table, two dataset appends would both land); the publisher
+    retries instead, from a fresh read (:mod:`.conflict`)."""
+    return dl.CommitProperties(custom_metadata=meta, max_commit_retries=0)
 
 
 def _zstd(dl: Any) -> Any:
