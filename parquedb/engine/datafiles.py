@@ -6,10 +6,12 @@ footers, bytes and decoded row groups are cached by key with only a size bound.
 
 from __future__ import annotations
 
+import bisect
 import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -51,6 +53,46 @@ def parquet_options(schema: pa.Schema) -> dict[str, Any]:
         "use_dictionary": [n for n in names if n not in _UNIQUE],
         "write_statistics": [n for n in names if n not in _NO_STATS],
     }
+
+
+@dataclass(frozen=True)
+class IdRanges:
+    """Per row group of a data file: its lowest and highest ``$id`` and its first row."""
+
+    lows: list[str]
+    highs: list[str]
+    starts: list[int]
+
+    def group_of(self, eid: str) -> int | None:
+        """The only row group that may hold ``eid``."""
+        g = bisect.bisect_right(self.lows, eid) - 1
+        return g if g >= 0 and eid <= self.highs[g] else None
+
+
+def _id_ranges(md: pq.FileMetaData) -> IdRanges | None:
+    names = [md.schema.column(j).path for j in range(md.num_columns)]
+    if "$id" not in names:
+        return None
+    col = names.index("$id")
+    lows: list[str] = []
+    highs: list[str] = []
+    starts: list[int] = []
+    start = 0
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        stats = rg.column(col).statistics
+        if stats is None or not stats.has_min_max \
+                or not getattr(stats, "is_min_value_exact", True) \
+                or not getattr(stats, "is_max_value_exact", True):
+            return None
+        lo, hi = stats.min, stats.max
+        if not isinstance(lo, str) or not isinstance(hi, str) or (highs and lo <= highs[-1]):
+            return None  # not strictly increasing: the file is not one sorted run of ids
+        lows.append(lo)
+        highs.append(hi)
+        starts.append(start)
+        start += rg.num_rows
+    return IdRanges(lows, highs, starts)
 
 
 class LRUCache:
@@ -112,7 +154,9 @@ class DataFiles:
                 return pf
         path = self.storage.local_path(key) or self.storage.cached_path(key)
         if path is not None:
-            pf = pq.ParquetFile(path)
+            # no pre-buffering: a point lookup reads one row group of a few columns, and
+            # coalescing their ranges first costs more than it saves on a local file
+            pf = pq.ParquetFile(path, pre_buffer=False)
         else:
             # remote: ranged GETs through the storage seam, blocks cached (files never change)
             rf = RangeFile(self.storage, key, self.cache)
@@ -180,16 +224,50 @@ class DataFiles:
         return row
 
     def _read_row(self, key: str, rownum: int, default_seq: int) -> Row:
-        pf = self.parquet_file(key)
-        md = pf.metadata
-        start = 0
-        for g in range(md.num_row_groups):
-            n = md.row_group(g).num_rows
-            if rownum < start + n:
-                tbl = self.row_group(key, g).slice(rownum - start, 1)
-                return table_to_rows(tbl, default_seq)[0]
-            start += n
-        raise IndexError(f"row {rownum} beyond {key}")
+        starts = self.group_starts(key)
+        g = bisect.bisect_right(starts, rownum) - 1
+        if g < 0 or rownum >= starts[-1]:
+            raise IndexError(f"row {rownum} beyond {key}")
+        tbl = self.row_group(key, g).slice(rownum - starts[g], 1)
+        return table_to_rows(tbl, default_seq)[0]
+
+    def group_starts(self, key: str) -> list[int]:
+        """The first row number of each row group, then the row count (for bisecting)."""
+        cached = self.cache.get(("starts", key))
+        if cached is None:
+            md = self.parquet_file(key).metadata
+            cached, start = [], 0
+            for g in range(md.num_row_groups):
+                cached.append(start)
+                start += md.row_group(g).num_rows
+            cached.append(start)
+            self.cache.put(("starts", key), cached, 64 + 8 * len(cached))
+        return cached
+
+    def id_ranges(self, key: str) -> IdRanges | None:
+        """The ``$id`` range of each row group, from the footer's statistics: a data file is
+        sorted by ``$id``, so a point lookup finds its one candidate row group by bisecting
+        (no id index needed). None when the statistics cannot say (missing, inexact, or
+        ranges that overlap)."""
+        cached = self.cache.get(("idranges", key))
+        if cached is not None:
+            return cached if cached != () else None
+        ranges = _id_ranges(self.parquet_file(key).metadata)
+        size = 64 + sum(96 + len(lo) + len(hi) for lo, hi in zip(ranges.lows, ranges.highs,
+                                                                 strict=True)) if ranges else 64
+        self.cache.put(("idranges", key), ranges if ranges is not None else (), size)
+        return ranges
+
+    def group_ids(self, key: str, group: int) -> tuple[list[str], list[int | None]]:
+        """The ``$id`` and ``_seq`` columns of one row group (cached)."""
+        cached = self.cache.get(("ids", key, group))
+        if cached is None:
+            tbl = self.parquet_file(key).read_row_group(group, columns=["$id", "_seq"],
+                                                        use_threads=False)
+            cached = (tbl.column("$id").to_pylist(),
+                      tbl.column("_seq").cast(pa.int64()).to_pylist())
+            self.cache.put(("ids", key, group), cached, tbl.nbytes + 80 * tbl.num_rows)
+        return cached
 
     def iter_rows(self, key: str, default_seq: int,
                   batch_size: int = SCAN_BATCH) -> Iterator[tuple[int, list[Row]]]:

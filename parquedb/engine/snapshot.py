@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -9,6 +10,8 @@ from parquedb.engine.datafiles import DataFiles
 from parquedb.engine.index import INLINE, IdIndex
 from parquedb.engine.state import CollectionState, TableState
 from parquedb.model.entity import Row
+
+_UNKNOWN = object()  # a probe that could not answer: the id index must
 
 
 class View(Protocol):
@@ -55,12 +58,23 @@ class Snapshot:
         return None if values is None else values.get(key)
 
     def current(self, collection: str, eid: str) -> Row | None:
-        """Newest stored version of ``eid`` (tombstones and soft-deleted rows included)."""
+        """Newest stored version of ``eid`` (tombstones and soft-deleted rows included).
+
+        With the id index built (scans build it), one dict lookup. Without it, the files'
+        footers answer: each data file is sorted by ``$id``, so bisecting its row groups'
+        id ranges finds the one group that may hold ``eid``, whose id column says where —
+        a point lookup after opening a store reads a few small column chunks instead of
+        every file's whole id column (see :meth:`_probe`)."""
         cs = self.state.collections.get(collection)
         if cs is None:
             return None
         if not cs.files:  # everything is inlined: no index needed
             return cs.rows.get(eid)
+        idx = self.indexes.get(collection)
+        if idx is None or idx.files_version != cs.files_version:
+            found = self._probe(cs, eid)
+            if found is not _UNKNOWN:
+                return found  # type: ignore[return-value]
         entry = self._index_of(collection, cs).get(eid)
         if entry is None:
             return None
@@ -69,6 +83,33 @@ class Snapshot:
             return cs.rows.get(eid)
         info = cs.files.get(loc[0])
         return self.files.row_at(loc[0], loc[1], info.seq if info else seq)
+
+    def _probe(self, cs: CollectionState, eid: str) -> Row | object | None:
+        """The newest version of ``eid`` from the inlined rows and each file's candidate row
+        group (the same rule as the index: the highest seq wins, a later file on a tie, an
+        inlined row over a file row); ``_UNKNOWN`` when a file's footer cannot say."""
+        best: tuple[int, Any, int] | None = None
+        for info in sorted(cs.files.values(), key=lambda f: f.seq):
+            ranges = self.files.id_ranges(info.key)
+            if ranges is None:
+                return _UNKNOWN
+            g = ranges.group_of(eid)
+            if g is None:
+                continue
+            ids, seqs = self.files.group_ids(info.key, g)
+            pos = bisect.bisect_left(ids, eid)
+            while pos < len(ids) and ids[pos] == eid:
+                stored = seqs[pos]
+                seq = info.seq if stored is None else stored
+                if best is None or seq >= best[0]:
+                    best = (seq, info, ranges.starts[g] + pos)
+                pos += 1
+        inline = cs.rows.get(eid)
+        if inline is not None and (best is None or inline.seq >= best[0]):
+            return inline
+        if best is None:
+            return None
+        return self.files.row_at(best[1].key, best[2], best[1].seq)
 
     def current_inline(self, collection: str) -> list[Row]:
         """Inlined rows that are still the newest version of their ``$id`` (a bulk write to a
