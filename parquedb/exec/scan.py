@@ -50,18 +50,7 @@ class PushdownScan:
              limit: int | None) -> tuple[list[Row], int]:
         """Exact filter and sort: DuckDB returns the page (a top-k when limited) and the total
         (a separate count: a window count would make DuckDB materialise every match)."""
-        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) "
-               f"WHERE {self.where} ORDER BY {self._order(spec)}")
-        params = list(self.params)
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        if skip:
-            sql += " OFFSET ?"
-            params.append(skip)
-        with self.duck.lock, stop_at_deadline(self.duck.con):
-            tbl = self.duck.con.sql(sql, params=params).to_arrow_table()
-        rows = table_to_rows(tbl, 0)
+        rows = self.rows_page(spec, skip, limit)
         if limit is None and (rows or not skip):
             return rows, skip + len(rows)  # every match from ``skip`` on was returned
         if limit is not None and not skip and len(rows) < limit:
