@@ -103,11 +103,10 @@ def write(storage: Storage, loc: Location, at: Head | None, schema: pa.Schema,
             table = catalog.register_table(_IDENT, at.uri)
         with table.transaction() as tx:
             _evolve(tx, table, schema)
-            first = next(batches, None)
-            tx.overwrite(pa.Table.from_batches([] if first is None else [first], schema=schema),
-                         snapshot_properties=meta)
-            for batch in batches:
-                tx.append(pa.Table.from_batches([batch]), snapshot_properties=meta)
+            chunks = _chunks(batches, schema)
+            tx.overwrite(next(chunks, schema.empty_table()), snapshot_properties=meta)
+            for chunk in chunks:
+                tx.append(chunk, snapshot_properties=meta)
     return _commit(storage, loc, at, catalog)
 
 
@@ -144,9 +143,28 @@ def append(storage: Storage, loc: Location, at: Head, schema: pa.Schema,
             if not set(schema.names) <= set(table.schema().as_arrow().names):
                 with tx.update_schema() as update:
                     update.union_by_name(schema)
-            for batch in batches:
-                tx.append(pa.Table.from_batches([batch]), snapshot_properties=meta)
+            for chunk in _chunks(batches, schema):
+                tx.append(chunk, snapshot_properties=meta)
     return _commit(storage, loc, at, catalog)
+
+
+#: Arrow bytes handed to pyiceberg per append: each append writes its own data files, so
+#: small batches would make small files (pyiceberg still splits at the target file size)
+_CHUNK_BYTES = 32 << 20
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The batches regrouped into tables of about :data:`_CHUNK_BYTES`."""
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.nbytes
+        if size >= _CHUNK_BYTES:
+            yield pa.Table.from_batches(pending, schema=schema)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema=schema)
 
 
 class _writing:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from parquedb.exec.session import Reader
 
 #: entities converted to Arrow at a time
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 8_192
 _DATASET_BATCH = 65_536
 
 
