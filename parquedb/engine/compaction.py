@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parquedb.engine import nested
-from parquedb.engine.datafiles import ROW_GROUP_SIZE, parquet_options
+from parquedb.engine import nested, rowblocks
+from parquedb.engine.datafiles import DATA_ROW_GROUP_SIZE, parquet_options
 from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
 from parquedb.engine.shred import (
     ARROW_TYPES,
@@ -33,7 +33,7 @@ from parquedb.model.values import dumps
 from parquedb.support.gcpause import gc_paused
 
 TARGET_FILE_ROWS = 250_000
-WRITE_BATCH = ROW_GROUP_SIZE
+WRITE_BATCH = DATA_ROW_GROUP_SIZE  # one batch is one row group
 
 Progress = Callable[[str, int, int], None]
 
@@ -87,7 +87,8 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
             types = merge_field_types(types, table.files.field_types(f.key))
         shredded = [(k, ARROW_TYPES[t]) for k, t in types.items() if t in ARROW_TYPES]
         shapes = _nested_shapes(table, sources, inline_docs, types)
-        meta = {FIELDS_META_KEY: dumps(types), nested.SHAPES_META_KEY: nested.shapes_meta(shapes)}
+        meta = {FIELDS_META_KEY: dumps(types), nested.SHAPES_META_KEY: nested.shapes_meta(shapes),
+                rowblocks.META_KEY: b"1"}
         schema = pa.schema(list(DATA_SCHEMA) + [pa.field(k, t) for k, t in shredded]
                            + [pa.field(k, nested.arrow_type(s)) for k, s in shapes.items()],
                            metadata=meta)
@@ -96,18 +97,25 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
         rows_out = 0
         seen = 0
         writer = None
-        out_key = out_path = ""
+        out_key = out_path = blocks_path = ""
+        blocks: rowblocks.BlockWriter | None = None
+        blocks_sink: Any = None
         pending: list[Row] = []
         in_file = 0
 
         def flush_pending() -> None:
-            nonlocal writer, pending, out_key, out_path
+            nonlocal writer, pending, out_key, out_path, blocks, blocks_sink, blocks_path
             if not pending:
                 return
-            if writer is None:  # stream into a local file: memory stays one batch
+            if writer is None:  # stream into local files: memory stays one batch
                 out_key = data_key(collection, new_ulid())
                 out_path = table.storage.temp_path(out_key)
                 writer = pq.ParquetWriter(out_path, schema, **parquet_options(schema))
+                blocks_path = table.storage.temp_path(rowblocks.rows_key(out_key))
+                blocks_sink = open(blocks_path, "wb")  # noqa: SIM115 (closed in close_file)
+                blocks = rowblocks.BlockWriter(keep_seq=True, sink=blocks_sink)
+            assert blocks is not None
+            blocks.add(pending)
             tbl = rows_to_table(pending, keep_seq=True)
             docs: list[dict[str, Any]] = []
             if shredded:
@@ -122,19 +130,24 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
                     arr = nested.column([d.get(name) for d in docs], shape)
                     tbl = tbl.append_column(pa.field(name, arr.type), arr)
             writer.write_table(tbl.replace_schema_metadata(schema.metadata),
-                               row_group_size=ROW_GROUP_SIZE)
+                               row_group_size=DATA_ROW_GROUP_SIZE)
             pending = []
 
         def close_file() -> None:
-            nonlocal writer, in_file
+            nonlocal writer, in_file, blocks, blocks_sink
             flush_pending()
-            if writer is None:
+            if writer is None or blocks is None:
                 return
             writer.close()
+            blocks.finish()
+            blocks_sink.close()
+            # the row blocks first: a data file that says it has them always does
+            companion = table.storage.put_file(rowblocks.rows_key(out_key), blocks_path)
             size = table.storage.put_file(out_key, out_path)
             written.append({"a": "add_file", "c": collection, "kind": "data", "key": out_key,
-                            "rows": in_file, "bytes": size})
+                            "rows": in_file, "bytes": size, "companion": companion})
             writer = None
+            blocks = blocks_sink = None
             in_file = 0
 
         for row in _sorted_sources(table, collection, sources, idx):
@@ -175,6 +188,8 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
         if commit is None:  # lost to another compaction: our files are orphans
             for a in written + events_actions:
                 table.storage.delete(a["key"])
+                if a.get("companion"):
+                    table.storage.delete(rowblocks.rows_key(a["key"]))
         if progress:
             progress("compact " + collection, total_in, total_in)
         return {"collection": collection, "committed": commit is not None,

@@ -57,14 +57,19 @@ class FileInfo:
     bytes: int
     seq: int
     ts: int
+    companion: int = 0  #: bytes of the data file's row blocks (``engine.rowblocks``); 0: none
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "rows": self.rows, "bytes": self.bytes,
-                "seq": self.seq, "ts": self.ts}
+        out = {"key": self.key, "kind": self.kind, "rows": self.rows, "bytes": self.bytes,
+               "seq": self.seq, "ts": self.ts}
+        if self.companion:
+            out["companion"] = self.companion
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileInfo:
-        return cls(d["key"], d["kind"], d["rows"], d["bytes"], d["seq"], d["ts"])
+        return cls(d["key"], d["kind"], d["rows"], d["bytes"], d["seq"], d["ts"],
+                   d.get("companion", 0))
 
 
 @dataclass(slots=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 from parquedb.engine.datafiles import DataFiles
 from parquedb.engine.index import INLINE, IdIndex
+from parquedb.engine.rowblocks import row_of
 from parquedb.engine.state import CollectionState, TableState
 from parquedb.model.entity import Row
 
@@ -85,31 +85,30 @@ class Snapshot:
         return self.files.row_at(loc[0], loc[1], info.seq if info else seq)
 
     def _probe(self, cs: CollectionState, eid: str) -> Row | object | None:
-        """The newest version of ``eid`` from the inlined rows and each file's candidate row
-        group (the same rule as the index: the highest seq wins, a later file on a tie, an
-        inlined row over a file row); ``_UNKNOWN`` when a file's footer cannot say."""
-        best: tuple[int, Any, int] | None = None
+        """The newest version of ``eid`` from the inlined rows and each file's footer (the
+        same rule as the index: the highest seq wins, a later file on a tie, an inlined row
+        over a file row); ``_UNKNOWN`` when a file's footer cannot say."""
+        best: tuple[int, Any, int, list[Any] | None] | None = None
         for info in sorted(cs.files.values(), key=lambda f: f.seq):
-            ranges = self.files.id_ranges(info.key)
-            if ranges is None:
+            try:
+                hit = self.files.lookup(info.key, eid)
+            except ValueError:
                 return _UNKNOWN
-            g = ranges.group_of(eid)
-            if g is None:
+            if hit is None:
                 continue
-            ids, seqs = self.files.group_ids(info.key, g)
-            pos = bisect.bisect_left(ids, eid)
-            while pos < len(ids) and ids[pos] == eid:
-                stored = seqs[pos]
-                seq = info.seq if stored is None else stored
-                if best is None or seq >= best[0]:
-                    best = (seq, info, ranges.starts[g] + pos)
-                pos += 1
+            rownum, stored, fields = hit
+            seq = info.seq if stored is None else stored
+            if best is None or seq >= best[0]:
+                best = (seq, info, rownum, fields)
         inline = cs.rows.get(eid)
         if inline is not None and (best is None or inline.seq >= best[0]):
             return inline
         if best is None:
             return None
-        return self.files.row_at(best[1].key, best[2], best[1].seq)
+        _, info, rownum, fields = best
+        if fields is not None:
+            return row_of(fields, info.seq)
+        return self.files.row_at(info.key, rownum, info.seq)
 
     def current_inline(self, collection: str) -> list[Row]:
         """Inlined rows that are still the newest version of their ``$id`` (a bulk write to a

@@ -98,7 +98,8 @@ class TableState:
                     cs.events.append(ev)
                     cs.inline_bytes += event_size(ev)
             elif kind == "add_file":
-                info = FileInfo(a["key"], a["kind"], a["rows"], a["bytes"], seq, ts)
+                info = FileInfo(a["key"], a["kind"], a["rows"], a["bytes"], seq, ts,
+                                a.get("companion", 0))
                 if info.kind == "data":
                     cs.files[info.key] = info
                     cs.files_version += 1

@@ -370,10 +370,10 @@ class Table:
                 # (Parquet encoding and compression release the GIL)
                 with ThreadPoolExecutor(1) as pool:
                     ev_future = pool.submit(self.files.write_events, coll, events, keep_seq=False)
-                    key, nbytes = self.files.write_rows(coll, rows_l, keep_seq=False)
+                    key, nbytes, companion = self.files.write_rows(coll, rows_l, keep_seq=False)
                     ev_key, ev_bytes = ev_future.result()
                 actions.append({"a": "add_file", "c": coll, "kind": "data", "key": key,
-                                "rows": len(rows_l), "bytes": nbytes})
+                                "rows": len(rows_l), "bytes": nbytes, "companion": companion})
                 actions.append({"a": "add_file", "c": coll, "kind": "events", "key": ev_key,
                                 "rows": len(events), "bytes": ev_bytes})
             else:

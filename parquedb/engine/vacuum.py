@@ -22,6 +22,7 @@ from parquedb.engine.format import (
     log_key,
     seq_of_key,
 )
+from parquedb.engine.rowblocks import rows_key
 from parquedb.model.entity import now_micros
 from parquedb.model.values import dumps, loads
 
@@ -74,9 +75,12 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         # -- data, event and dataset files ------------------------------------------------
         for name, cs in state.collections.items():
             live = set(cs.files) | set(cs.event_files)
+            live |= {rows_key(k) for k, f in cs.files.items() if f.companion}
+            # a data file's row blocks stop being live with it
+            removed = {**cs.removed, **{rows_key(k): t for k, t in cs.removed.items()}}
             for sub in ("data", "events"):
                 sweep((m for m in storage.list(f"{name}/{sub}") if m.key not in live),
-                      cs.removed)
+                      removed)
         for name, ds in state.datasets.items():
             sweep((m for m in storage.list(name)
                    if m.key not in ds.files and is_dataset_file(name, m.key)), ds.removed)

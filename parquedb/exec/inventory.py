@@ -10,6 +10,7 @@ from typing import Any
 
 from parquedb.engine.format import CHECKPOINT_DIR, CONFIG_KEY, LOG_DIR, seq_of_key
 from parquedb.engine.presence import local_path, require_local_store, require_store
+from parquedb.engine.rowblocks import rows_key
 from parquedb.engine.state import TableState
 from parquedb.engine.table import Table
 from parquedb.storage import Storage, open_storage
@@ -83,6 +84,9 @@ def referenced_files(state: TableState) -> dict[str, FileRef]:
     for name, cs in state.collections.items():
         for info in [*cs.files.values(), *cs.event_files.values()]:
             out[info.key] = FileRef(info.key, info.kind, info.rows, info.bytes, name)
+            if info.companion:  # a data file's row blocks (engine.rowblocks)
+                key = rows_key(info.key)
+                out[key] = FileRef(key, "rows", info.rows, info.companion, name)
     for name, ds in state.datasets.items():
         for f in ds.files.values():
             out[f.key] = FileRef(f.key, "dataset", f.rows, f.bytes, name)

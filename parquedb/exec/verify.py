@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from parquedb.engine import rowblocks
 from parquedb.engine.format import (
     CHECKPOINT_DIR,
     CONFIG_KEY,
@@ -166,6 +167,9 @@ def _check_file(storage: Storage, ref: FileRef, report: Report, deep: bool) -> N
     if size != ref.bytes:
         report.problem(ref.key, f"{size} bytes, the commit recorded {ref.bytes}")
         return
+    if ref.kind == "rows":
+        _check_row_blocks(storage, ref, size, report, deep)
+        return
     try:
         pf = pq.ParquetFile(RangeFile(storage, ref.key, _NoCache(), size=size))
         rows = pf.metadata.num_rows
@@ -177,6 +181,28 @@ def _check_file(storage: Storage, ref: FileRef, report: Report, deep: bool) -> N
         return
     if rows != ref.rows:
         report.problem(ref.key, f"{rows} rows, the commit recorded {ref.rows}")
+
+
+def _check_row_blocks(storage: Storage, ref: FileRef, size: int, report: Report,
+                      deep: bool) -> None:
+    """A data file's row blocks: the footer reads and counts the file's rows; ``deep`` also
+    inflates every block."""
+    try:
+        tail, _ = storage.get_tail(ref.key, 64 << 10)
+        blocks = rowblocks.parse_footer(tail, size)
+        if isinstance(blocks, int):
+            tail, _ = storage.get_tail(ref.key, blocks)
+            blocks = rowblocks.parse_footer(tail, size)
+        assert isinstance(blocks, rowblocks.Blocks)
+        if deep:
+            for b in range(len(blocks.sizes)):
+                start, end, inflated = blocks.span(b)
+                rowblocks.decode_block(storage.get_range(ref.key, start, end), inflated)
+    except Exception as e:
+        report.problem(ref.key, f"unreadable row blocks: {e}")
+        return
+    if blocks.rows != ref.rows:
+        report.problem(ref.key, f"{blocks.rows} rows, the commit recorded {ref.rows}")
 
 
 __all__ = ["Report", "verify_store"]

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Fault", "FaultyStorage", "commit_seq", "live_files", "storage_of", "tune"]
 
-_KINDS = ("data", "events")
+_KINDS = ("data", "events", "rows")
 
 
 def tune(db: Database, **settings: int | float) -> dict[str, Any]:
@@ -75,8 +75,9 @@ def storage_of(db: Database) -> Storage:
 
 def live_files(db: Database, collection: str | None = None, kind: str = "data") -> set[str]:
     """Storage keys of the files the newest committed state uses: ``kind="data"`` for the
-    Parquet data files, ``"events"`` for the event (history) files; of one collection, or of
-    every collection when ``collection`` is None.
+    Parquet data files, ``"events"`` for the event (history) files, ``"rows"`` for the data
+    files' row blocks (``<name>.rows``, read by point lookups); of one collection, or of every
+    collection when ``collection`` is None.
 
     Refreshes first, so commits of other connections count. A stored file that is not live is
     an orphan (a write that failed before its commit, or a file replaced by compaction) that
@@ -91,7 +92,13 @@ def live_files(db: Database, collection: str | None = None, kind: str = "data") 
     out: set[str] = set()
     for name in names:
         cs = collections.get(name)
-        if cs is not None:
+        if cs is None:
+            continue
+        if kind == "rows":
+            from parquedb.engine.rowblocks import rows_key
+
+            out.update(rows_key(k) for k, f in cs.files.items() if f.companion)
+        else:
             out.update(cs.files if kind == "data" else cs.event_files)
     return out
 

@@ -24,7 +24,7 @@ def test_parallel_prefetch_reads_the_same_columns_with_fewer_round_trips(cache_b
                                   monitor=CircuitBreakerMonitor())
     db = parquedb.connect(storage=store)
     rnd = random.Random(3)  # incompressible padding: the file spans several 1 MiB blocks
-    db.posts.create_many([{"i": i, "pad": rnd.randbytes(120).hex()} for i in range(20_000)])
+    db.posts.create_many([{"i": i, "pad": rnd.randbytes(40).hex()} for i in range(80_000)])
     db.compact()
     key = sorted(live_files(db, "posts"))[0]
     db.close()
@@ -45,7 +45,7 @@ def test_parallel_prefetch_reads_the_same_columns_with_fewer_round_trips(cache_b
         store.close()
         MemoryStorage.drop(inner.name)
     assert fetched.equals(plain)
-    assert fetched.num_rows == 20_000
+    assert fetched.num_rows == 80_000
     assert len(par_reqs) <= len(seq_reqs)
     if cache_bytes > 8 << 20:  # one batch: the spans of missing blocks, fetched at once
         assert len(par_reqs) < len(seq_reqs), (par_reqs, seq_reqs)

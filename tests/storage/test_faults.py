@@ -174,7 +174,8 @@ def test_one_failed_step_leaves_a_consistent_store(op: str, step: int, when: str
         # vacuum removes what the failed write left behind, and nothing live
         before = db2.posts.count()
         db2.vacuum(retain=timedelta(0), force=True)
-        live = live_files(db2, kind="data") | live_files(db2, kind="events")
+        live = live_files(db2, kind="data") | live_files(db2, kind="events") \
+            | live_files(db2, kind="rows")
         stored = {m.key for c in COLLECTIONS for m in inner.list(c)
                   if "/data/" in m.key or "/events/" in m.key}
         assert stored == live, f"orphans left: {sorted(stored - live)}"

@@ -79,9 +79,11 @@ def test_bulk_files_reopen_sql_aggregate(s3_uri: str, s3_options: dict[str, Any]
         [{"n": i, "kind": ("even" if i % 2 == 0 else "odd"), "w": i % 7} for i in range(n)])
     assert len(ids) == n
     st = open_storage(s3_uri, dict(s3_options))
-    data = st.list("items/data")
+    data = [m for m in st.list("items/data") if m.key.endswith(".parquet")]
+    blocks = [m for m in st.list("items/data") if m.key.endswith(".rows")]
     events = st.list("items/events")
     assert len(data) == 1 and data[0].key.startswith("items/data/") and data[0].size > 0
+    assert [m.key for m in blocks] == [data[0].key[:-len(".parquet")] + ".rows"]
     assert len(events) == 1 and events[0].key.endswith(".parquet")
     db.items.update(ids[3], {"$set": {"n": -3}})  # one stale row in the data file
     db.close()
@@ -115,8 +117,9 @@ def test_bulk_files_reopen_sql_aggregate(s3_uri: str, s3_options: dict[str, Any]
     db2.compact()
     stats = db2.vacuum(retain=timedelta(0), force=True)
     assert stats["files_deleted"] >= 1
-    now = [m.key for m in st.list("items/data")]
+    now = [m.key for m in st.list("items/data") if m.key.endswith(".parquet")]
     assert len(now) == 1 and now[0] != data[0].key
+    assert {m.key for m in st.list("items/data")} == {now[0], now[0][:-len(".parquet")] + ".rows"}
     assert items.count() == n and items.get(ids[3])["n"] == -3
     db2.close()
 
@@ -206,7 +209,8 @@ def test_vacuum_removes_a_failed_writers_orphans_from_the_bucket(s3_uri: str,
     db = _connect(s3_uri, s3_options)
     assert db.posts.count() == 1500
     stored = {m.key for m in storage_of(db).list("posts")}
-    live = live_files(db, "posts", kind="data") | live_files(db, "posts", kind="events")
+    live = live_files(db, "posts", kind="data") | live_files(db, "posts", kind="events") \
+        | live_files(db, "posts", kind="rows")
     assert stored - live, "the failed write left no orphan: the test tests nothing"
     time.sleep(2.1)  # S3 timestamps have whole seconds: vacuum keeps one second of slack
     stats = db.vacuum(retain=timedelta(0), force=True)
@@ -223,9 +227,9 @@ def test_requests_are_counted_by_kind_on_s3(s3_uri: str, s3_options: dict[str, A
     ids = db.posts.create_many([{"i": i} for i in range(1500)])
     assert db.posts.get(ids[7])["i"] == 7
     by = db.metrics()["storage"]["by_kind"]
-    # the store's first commit, with its checkpoint and the hint; then two files and a commit
-    # for the bulk write
-    assert by["PUT"]["count"] == 6, by["PUT"]
+    # the store's first commit, with its checkpoint and the hint; then three files (data, its
+    # row blocks, events) and a commit for the bulk write
+    assert by["PUT"]["count"] == 7, by["PUT"]
     assert by["PUT"]["bytes"] > 1000 and by["GET"]["bytes"] > 0
     assert by["LIST"]["count"] == 0 and by["GET"]["errors"] == 0
     ops = db.metrics()["operations"]

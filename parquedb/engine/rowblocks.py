@@ -1,0 +1,159 @@
+"""Row blocks: a data file's rows again, in small compressed blocks, for point lookups.
+
+A point lookup wants one row; Parquet gives it a row group, every column of it decoded (about
+1 ms for 1,024 rows of a ~600-byte document, most of it per-column overhead), and scans want
+row groups far larger than that. So each data file gets a companion ``<name>.rows`` (key-value
+separation): its rows in the file's order, 32 per block, each block the JSON list of the rows'
+stored fields compressed with zstd on its own. A lookup of row ``n`` reads and inflates one
+block of a few KB, found through the footer's offsets; the Parquet file keeps serving scans
+with row groups sized for them.
+
+    block 0 | block 1 | ... | footer JSON {"v", "rows", "block", "offsets", "sizes"}
+    | footer length (8 bytes, little endian) | MAGIC (8 bytes)
+
+The companion is written before its data file, and the data file's footer says it has one
+(``parquedb.rowblocks``), so a reader never asks for a companion that was not written; files
+written before companions existed simply have none and are read from Parquet. Vacuum deletes a
+companion with its data file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from parquedb.model.entity import Row
+
+MAGIC = b"PQDBRB01"
+META_KEY = b"parquedb.rowblocks"
+BLOCK_ROWS = 32
+_TRAILER = 16  # footer length + magic
+_CODEC = "zstd"
+
+
+def rows_key(data_key: str) -> str:
+    """The companion of data file ``data_key`` (``posts/data/01H….parquet`` → ``….rows``)."""
+    base = data_key[: -len(".parquet")] if data_key.endswith(".parquet") else data_key
+    return base + ".rows"
+
+
+def is_rows_key(key: str) -> bool:
+    return key.endswith(".rows")
+
+
+def _fields(row: Row, keep_seq: bool) -> list[Any]:
+    return [row.id, row.type, row.version, row.created_at, row.created_by, row.updated_at,
+            row.updated_by, row.deleted_at, row.deleted_by, row.seq if keep_seq else None,
+            row.tomb, row.doc]
+
+
+class BlockWriter:
+    """Lays rows out as blocks, in the order they are added (the data file's order). Blocks
+    go to ``sink`` (a binary file) as they fill, or are kept in memory without one."""
+
+    def __init__(self, keep_seq: bool, sink: Any = None) -> None:
+        self.keep_seq = keep_seq
+        self._sink = sink
+        self._parts: list[bytes] = []
+        self._offsets: list[int] = [0]
+        self._sizes: list[int] = []
+        self._firsts: list[str] = []
+        self._pending: list[list[Any]] = []
+        self.rows = 0
+        self.size = 0
+
+    def add(self, rows: list[Row]) -> None:
+        for row in rows:
+            self._pending.append(_fields(row, self.keep_seq))
+            if len(self._pending) == BLOCK_ROWS:
+                self._seal()
+        self.rows += len(rows)
+
+    def _seal(self) -> None:
+        raw = orjson.dumps(self._pending)
+        packed = pa.compress(raw, codec=_CODEC, asbytes=True)
+        self._write(packed)
+        self._offsets.append(self._offsets[-1] + len(packed))
+        self._sizes.append(len(raw))
+        self._firsts.append(self._pending[0][0])
+        self._pending = []
+
+    def _write(self, data: bytes) -> None:
+        if self._sink is not None:
+            self._sink.write(data)
+        else:
+            self._parts.append(data)
+
+    def finish(self) -> bytes:
+        """The rest of the file (all of it without a sink); its total size is :attr:`size`."""
+        if self._pending:
+            self._seal()
+        footer = orjson.dumps({"v": 1, "rows": self.rows, "block": BLOCK_ROWS,
+                               "offsets": self._offsets, "sizes": self._sizes,
+                               "firsts": self._firsts})
+        tail = footer + struct.pack("<Q", len(footer)) + MAGIC
+        self.size = self._offsets[-1] + len(tail)
+        if self._sink is not None:
+            self._sink.write(tail)
+            return b""
+        return b"".join(self._parts) + tail
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """A companion's footer: where each block lies, and the first ``$id`` of each (a data
+    file is sorted by ``$id``, so bisecting them finds the one block that may hold an id)."""
+
+    rows: int
+    block: int
+    offsets: list[int]
+    sizes: list[int]
+    firsts: list[str]
+
+    def span(self, b: int) -> tuple[int, int, int]:
+        """``(start, end, inflated size)`` of block ``b``."""
+        return self.offsets[b], self.offsets[b + 1], self.sizes[b]
+
+    def block_of(self, eid: str) -> int | None:
+        b = bisect.bisect_right(self.firsts, eid) - 1
+        return b if b >= 0 else None
+
+    @property
+    def nbytes(self) -> int:
+        return 64 + 16 * len(self.offsets) + sum(60 + len(f) for f in self.firsts)
+
+
+def parse_footer(tail: bytes, size: int) -> Blocks | int:
+    """The footer from the file's last bytes, or how many last bytes are needed (when
+    ``tail`` is too short). ``ValueError`` for something that is not a companion."""
+    if len(tail) < _TRAILER or tail[-8:] != MAGIC:
+        raise ValueError("not a row blocks file")
+    (flen,) = struct.unpack("<Q", tail[-_TRAILER:-8])
+    if flen + _TRAILER > size:
+        raise ValueError("row blocks footer longer than the file")
+    if flen + _TRAILER > len(tail):
+        return flen + _TRAILER
+    meta = orjson.loads(tail[-_TRAILER - flen:-_TRAILER])
+    if meta.get("v") != 1:
+        raise ValueError(f"row blocks version {meta.get('v')!r} unknown")
+    return Blocks(meta["rows"], meta["block"], meta["offsets"], meta["sizes"], meta["firsts"])
+
+
+def decode_block(packed: bytes, size: int) -> list[list[Any]]:
+    return orjson.loads(pa.decompress(packed, decompressed_size=size, codec=_CODEC,
+                                      asbytes=True))
+
+
+def row_of(fields: list[Any], default_seq: int) -> Row:
+    (eid, typ, version, ca, cb, ua, ub, da, db, seq, tomb, doc) = fields
+    return Row(eid, typ, version, ca, cb, ua, ub, da, db,
+               seq if seq is not None else default_seq, bool(tomb), doc)
+
+
+__all__ = ["BLOCK_ROWS", "META_KEY", "BlockWriter", "Blocks", "decode_block", "is_rows_key",
+           "parse_footer", "row_of", "rows_key"]
