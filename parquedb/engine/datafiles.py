@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -99,6 +100,12 @@ def _id_ranges(md: pq.FileMetaData) -> IdRanges | None:
     return IdRanges(lows, highs, starts)
 
 
+def _positions(ids: list[str], eid: str) -> range:
+    """Where ``eid`` sits in the sorted ``ids`` (an empty range when absent)."""
+    lo = bisect.bisect_left(ids, eid)
+    return range(lo, bisect.bisect_right(ids, eid, lo))
+
+
 class LRUCache:
     """A byte-bounded LRU map (thread-safe)."""
 
@@ -147,6 +154,7 @@ class DataFiles:
         self.rows = LRUCache(cache_bytes // 4)       # decoded rows of point lookups
         self._footers: OrderedDict[str, pq.ParquetFile] = OrderedDict()
         self._range_files: dict[str, RangeFile] = {}  # remote files' readers, for prefetching
+        self._fds: OrderedDict[str, int] = OrderedDict()  # local row blocks, kept open
         self._lock = threading.Lock()
 
     # -- reading -------------------------------------------------------------------------
@@ -231,7 +239,7 @@ class DataFiles:
         blocks = self.row_blocks(key)
         if blocks is not None:
             b = rownum // blocks.block
-            return rowblocks.row_of(self.block(key, blocks, b)[rownum - b * blocks.block],
+            return rowblocks.row_of(self.block(key, blocks, b).fields(rownum - b * blocks.block),
                                     default_seq)
         starts = self.group_starts(key)
         g = bisect.bisect_right(starts, rownum) - 1
@@ -263,14 +271,14 @@ class DataFiles:
                        found.nbytes if found is not None else 64)
         return found
 
-    def block(self, key: str, blocks: rowblocks.Blocks, b: int) -> list[list[Any]]:
-        """Block ``b`` of ``key``'s row blocks, decoded (cached): a few KB read."""
+    def block(self, key: str, blocks: rowblocks.Blocks, b: int) -> rowblocks.Block:
+        """Block ``b`` of ``key``'s row blocks, inflated (cached): a few KB read."""
         cached = self.cache.get(("rbb", key, b))
         if cached is None:
             start, end, size = blocks.span(b)
-            cached = rowblocks.decode_block(
-                self.storage.get_range(rowblocks.rows_key(key), start, end), size)
-            self.cache.put(("rbb", key, b), cached, 2 * size + 64)
+            cached = rowblocks.decode_block(self._read_range(rowblocks.rows_key(key), start, end),
+                                            size)
+            self.cache.put(("rbb", key, b), cached, cached.nbytes)
         return cached
 
     def lookup(self, key: str, eid: str) -> tuple[int, int | None, list[Any] | None] | None:
@@ -279,14 +287,20 @@ class DataFiles:
         the file's footer cannot say (no row blocks, no usable id statistics)."""
         blocks = self.row_blocks(key)
         if blocks is not None:
+            found = self.rows.get(("id", key, eid))
+            if found is not None:
+                return found
             b = blocks.block_of(eid)
             if b is None:
                 return None
-            rows = self.block(key, blocks, b)
+            block = self.block(key, blocks, b)
             hit = None
-            for i, fields in enumerate(rows):
-                if fields[0] == eid and (hit is None or (fields[9] or 0) >= (hit[1] or 0)):
+            for i in _positions(block.ids, eid):
+                fields = block.fields(i)
+                if hit is None or (fields[9] or 0) >= (hit[1] or 0):
                     hit = (b * blocks.block + i, fields[9], fields)
+            if hit is not None:
+                self.rows.put(("id", key, eid), hit, 200 + len(hit[2][11] or ""))
             return hit
         ranges = self.id_ranges(key)
         if ranges is None:
@@ -403,9 +417,42 @@ class DataFiles:
         return key, self._write(key, events_to_table(events, keep_seq=keep_seq),
                                 ["entityId", "id"], ROW_GROUP_SIZE)
 
+    def _read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes of a file: a local one through a descriptor kept open (opening a file costs
+        more than reading a block from it), a remote one through the storage."""
+        path = self.storage.local_path(key)
+        if path is None:
+            return self.storage.get_range(key, start, end)
+        with self._lock:
+            fd = self._fds.pop(key, None)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, end - start, start)
+        except BaseException:
+            os.close(fd)
+            raise
+        with self._lock:
+            self._fds[key] = fd
+            while len(self._fds) > 64:
+                _, old = self._fds.popitem(last=False)
+                os.close(old)
+        return data
+
     def forget(self, key: str) -> None:
         with self._lock:
             self._footers.pop(key, None)
+            fds = [self._fds.pop(k, None) for k in (key, rowblocks.rows_key(key))]
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Close the descriptors kept open for local row blocks."""
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), OrderedDict()
+        for fd in fds:
+            os.close(fd)
 
 
 __all__ = ["DATA_SCHEMA", "EVENTS_SCHEMA", "DataFiles", "LRUCache"]

@@ -3,13 +3,16 @@
 A point lookup wants one row; Parquet gives it a row group, every column of it decoded (about
 1 ms for 1,024 rows of a ~600-byte document, most of it per-column overhead), and scans want
 row groups far larger than that. So each data file gets a companion ``<name>.rows`` (key-value
-separation): its rows in the file's order, 32 per block, each block the JSON list of the rows'
-stored fields compressed with zstd on its own. A lookup of row ``n`` reads and inflates one
-block of a few KB, found through the footer's offsets; the Parquet file keeps serving scans
-with row groups sized for them.
+separation): its rows in the file's order, 32 per block, each block compressed with zstd on
+its own. A lookup of row ``n`` reads and inflates one block of a few KB, found through the
+footer's offsets, and decodes only that row: inside a block each row is its own JSON item
+(the list of its stored fields), after a JSON list of the block's ids and a table of item
+offsets. The Parquet file keeps serving scans with row groups sized for them.
 
-    block 0 | block 1 | ... | footer JSON {"v", "rows", "block", "offsets", "sizes"}
-    | footer length (8 bytes, little endian) | MAGIC (8 bytes)
+    file:  block 0 | block 1 | ... | footer JSON {"v", "rows", "block", "offsets", "sizes",
+           "firsts"} | footer length (u64 LE) | MAGIC (8 bytes)
+    block (inflated): item count n+1 (u32 LE) | n+2 item offsets (u32 LE) | ids JSON | row 0
+           JSON | ... | row n-1 JSON
 
 The companion is written before its data file, and the data file's footer says it has one
 (``parquedb.rowblocks``), so a reader never asks for a companion that was not written; files
@@ -33,7 +36,7 @@ MAGIC = b"PQDBRB01"
 META_KEY = b"parquedb.rowblocks"
 BLOCK_ROWS = 32
 _TRAILER = 16  # footer length + magic
-_CODEC = "zstd"
+_ZSTD = pa.Codec("zstd")
 
 
 def rows_key(data_key: str) -> str:
@@ -75,8 +78,13 @@ class BlockWriter:
         self.rows += len(rows)
 
     def _seal(self) -> None:
-        raw = orjson.dumps(self._pending)
-        packed = pa.compress(raw, codec=_CODEC, asbytes=True)
+        items = [orjson.dumps([f[0] for f in self._pending])]
+        items += [orjson.dumps(f) for f in self._pending]
+        offsets = [0]
+        for item in items:
+            offsets.append(offsets[-1] + len(item))
+        raw = struct.pack(f"<I{len(offsets)}I", len(items), *offsets) + b"".join(items)
+        packed = _ZSTD.compress(raw, asbytes=True)
         self._write(packed)
         self._offsets.append(self._offsets[-1] + len(packed))
         self._sizes.append(len(raw))
@@ -93,7 +101,7 @@ class BlockWriter:
         """The rest of the file (all of it without a sink); its total size is :attr:`size`."""
         if self._pending:
             self._seal()
-        footer = orjson.dumps({"v": 1, "rows": self.rows, "block": BLOCK_ROWS,
+        footer = orjson.dumps({"v": 2, "rows": self.rows, "block": BLOCK_ROWS,
                                "offsets": self._offsets, "sizes": self._sizes,
                                "firsts": self._firsts})
         tail = footer + struct.pack("<Q", len(footer)) + MAGIC
@@ -139,14 +147,38 @@ def parse_footer(tail: bytes, size: int) -> Blocks | int:
     if flen + _TRAILER > len(tail):
         return flen + _TRAILER
     meta = orjson.loads(tail[-_TRAILER - flen:-_TRAILER])
-    if meta.get("v") != 1:
+    if meta.get("v") != 2:
         raise ValueError(f"row blocks version {meta.get('v')!r} unknown")
     return Blocks(meta["rows"], meta["block"], meta["offsets"], meta["sizes"], meta["firsts"])
 
 
-def decode_block(packed: bytes, size: int) -> list[list[Any]]:
-    return orjson.loads(pa.decompress(packed, decompressed_size=size, codec=_CODEC,
-                                      asbytes=True))
+class Block:
+    """One inflated block: its ids, and each row decoded only when asked for."""
+
+    __slots__ = ("_offsets", "_raw", "_start", "ids")
+
+    def __init__(self, raw: bytes) -> None:
+        (count,) = struct.unpack_from("<I", raw)
+        self._offsets = struct.unpack_from(f"<{count + 1}I", raw, 4)
+        self._start = 4 + 4 * (count + 1)
+        self._raw = raw
+        self.ids: list[str] = orjson.loads(self._item(0))
+
+    def _item(self, i: int) -> bytes:
+        return self._raw[self._start + self._offsets[i]:self._start + self._offsets[i + 1]]
+
+    def fields(self, i: int) -> list[Any]:
+        """The stored fields of the block's row ``i``."""
+        out: list[Any] = orjson.loads(self._item(i + 1))
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._raw) + 60 * len(self.ids) + 200
+
+
+def decode_block(packed: bytes, size: int) -> Block:
+    return Block(_ZSTD.decompress(packed, decompressed_size=size, asbytes=True))
 
 
 def row_of(fields: list[Any], default_seq: int) -> Row:
@@ -155,5 +187,5 @@ def row_of(fields: list[Any], default_seq: int) -> Row:
                seq if seq is not None else default_seq, bool(tomb), doc)
 
 
-__all__ = ["BLOCK_ROWS", "META_KEY", "BlockWriter", "Blocks", "decode_block", "is_rows_key",
-           "parse_footer", "row_of", "rows_key"]
+__all__ = ["BLOCK_ROWS", "META_KEY", "Block", "BlockWriter", "Blocks", "decode_block",
+           "is_rows_key", "parse_footer", "row_of", "rows_key"]

@@ -530,6 +530,7 @@ class Table:
 
     def close(self) -> None:
         self._snapshots.clear()
+        self.files.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

@@ -40,7 +40,9 @@ def test_blocks_round_trip(n: int) -> None:
     back = []
     for b in range(len(blocks.sizes)):
         start, end, size = blocks.span(b)
-        back += [rowblocks.row_of(f, 0) for f in rowblocks.decode_block(data[start:end], size)]
+        block = rowblocks.decode_block(data[start:end], size)
+        assert block.ids == [r.id for r in rows[b * blocks.block:(b + 1) * blocks.block]]
+        back += [rowblocks.row_of(block.fields(i), 0) for i in range(len(block.ids))]
     assert [vars_of(r) for r in back] == [vars_of(r) for r in rows]
     for r in rows[::97]:
         b = blocks.block_of(r.id)
@@ -59,8 +61,8 @@ def test_without_seq_a_row_takes_the_files_seq() -> None:
     blocks = rowblocks.parse_footer(data, len(data))
     assert isinstance(blocks, rowblocks.Blocks)
     start, end, size = blocks.span(0)
-    assert {rowblocks.row_of(f, 77).seq for f in rowblocks.decode_block(data[start:end], size)} \
-        == {77}
+    block = rowblocks.decode_block(data[start:end], size)
+    assert {rowblocks.row_of(block.fields(i), 77).seq for i in range(3)} == {77}
 
 
 def test_not_a_companion_is_refused() -> None:
