@@ -9,6 +9,7 @@ it commits on top of, which makes writes serializable without any lock in the st
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -81,6 +82,10 @@ class _Pending:
             self.error = e
 
 
+#: how old a log folder's mtime must be before an unchanged one is trusted (see _log_stamp)
+_SETTLED_NS = 3_000_000_000
+
+
 class Table:
     def __init__(self, storage: Storage, *, settings: Settings | None = None,
                  max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
@@ -94,6 +99,10 @@ class Table:
         self.writer = new_ulid()
         self.lock = threading.RLock()
         self._last_refresh = 0.0
+        # local folders: the log folder's (mtime, inode) when it was last found to hold no
+        # commit past ours (see _log_unchanged)
+        self._log_dir = storage.local_path(LOG_DIR) if storage.is_local else None
+        self._log_seen: tuple[int, int] | None = None
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
         self._snapshots: dict[int, Snapshot] = {}
         self._duck: Any = None
@@ -229,9 +238,30 @@ class Table:
                 # idle for long: the log may have been vacuumed past our seq; start afresh
                 self._load_latest()
                 return
+            stamp = self._log_stamp()
+            if not force and stamp is not None and stamp == self._log_seen \
+                    and time.time_ns() - stamp[0] > _SETTLED_NS:
+                self._last_refresh = now
+                return  # nothing was created in the log folder since it held nothing new
             for commit in self._commits_after(self.snapshot.seq):
                 self._apply(commit)
+            self._log_seen = stamp  # taken before the probe: a commit after it changes it
             self._last_refresh = now
+
+    def _log_stamp(self) -> tuple[int, int] | None:
+        """The local log folder's modification time and inode: creating a commit file (a
+        link, and the unlink of its temporary) changes the folder's mtime, so an unchanged
+        stamp means no commit appeared, and the next commit's name need not be probed (a
+        failed open through the storage layer costs more than this one stat). Only a stamp
+        older than :data:`_SETTLED_NS` is trusted, so filesystems with coarse timestamps (a
+        second, or two on FAT) cannot hide a commit made in the same tick."""
+        if self._log_dir is None:
+            return None
+        try:
+            st = os.stat(self._log_dir)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino
 
     def _apply(self, commit: Commit) -> None:
         snap = self.snapshot
