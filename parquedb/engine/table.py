@@ -82,8 +82,13 @@ class _Pending:
             self.error = e
 
 
-#: how old a log folder's mtime must be before an unchanged one is trusted (see _log_stamp)
-_SETTLED_NS = 3_000_000_000
+def _settled_after(mtime_ns: int) -> int:
+    """How old an mtime must be before an unchanged one proves nothing changed: longer than
+    the filesystem's timestamp tick. Sub-second timestamps come from the kernel's coarse
+    clock (a few ms); whole seconds mean a coarse filesystem (1 s, 2 s on FAT) — or, rarely,
+    a sub-second one landing on a second, which only costs a probe."""
+    return 3_000_000_000 if mtime_ns % 1_000_000_000 == 0 else 50_000_000
+
 
 
 class Table:
@@ -240,7 +245,7 @@ class Table:
                 return
             stamp = self._log_stamp()
             if not force and stamp is not None and stamp == self._log_seen \
-                    and time.time_ns() - stamp[0] > _SETTLED_NS:
+                    and time.time_ns() - stamp[0] > _settled_after(stamp[0]):
                 self._last_refresh = now
                 return  # nothing was created in the log folder since it held nothing new
             for commit in self._commits_after(self.snapshot.seq):
@@ -253,8 +258,8 @@ class Table:
         link, and the unlink of its temporary) changes the folder's mtime, so an unchanged
         stamp means no commit appeared, and the next commit's name need not be probed (a
         failed open through the storage layer costs more than this one stat). Only a stamp
-        older than :data:`_SETTLED_NS` is trusted, so filesystems with coarse timestamps (a
-        second, or two on FAT) cannot hide a commit made in the same tick."""
+        older than its filesystem's timestamp tick is trusted (:func:`_settled_after`), so a
+        commit made within the same tick as the last change cannot hide behind it."""
         if self._log_dir is None:
             return None
         try:

@@ -44,8 +44,8 @@ def test_a_commit_by_another_connection_is_seen_by_the_next_read(tmp_path: Path)
 
 
 def test_a_recent_folder_is_always_probed(tmp_path: Path) -> None:
-    """A folder changed within the last seconds may hide a commit made in the same tick of a
-    coarse clock: the stamp is not trusted, the next commit's name is probed."""
+    """A folder changed within its filesystem's timestamp tick may hide a commit made in the
+    same tick: the stamp is not trusted, the next commit's name is probed."""
     root = tmp_path / "s"
     a = parquedb.connect(root)
     a.items.create({"$id": "x", "n": 1})
@@ -53,6 +53,14 @@ def test_a_recent_folder_is_always_probed(tmp_path: Path) -> None:
     probes = []
     real = a._table._read_commit
     a._table._read_commit = lambda seq: probes.append(seq) or real(seq)
+    now = time.time_ns()
+    os.utime(root / "_log", ns=(now, now))  # changed just now, in a sub-second tick
     a.items.get("x")
-    assert probes  # just written: probed
+    assert probes  # just changed: probed
+    whole = (now // 1_000_000_000 - 1) * 1_000_000_000
+    os.utime(root / "_log", ns=(whole, whole))  # a whole second, one second ago: coarse
+    a.items.get("x")
+    n = len(probes)
+    a.items.get("x")
+    assert len(probes) > n  # a coarse filesystem's stamp needs seconds to settle
     a.close()
