@@ -257,14 +257,8 @@ class DataFiles:
         found: rowblocks.Blocks | None = None
         meta = self.parquet_file(key).schema_arrow.metadata or {}
         if meta.get(rowblocks.META_KEY) == b"1":
-            rkey = rowblocks.rows_key(key)
             try:
-                tail, size = self.storage.get_tail(rkey, 64 << 10)
-                got = rowblocks.parse_footer(tail, size)
-                if isinstance(got, int):
-                    tail, size = self.storage.get_tail(rkey, got)
-                    got = rowblocks.parse_footer(tail, size)
-                found = got if isinstance(got, rowblocks.Blocks) else None
+                found = rowblocks.read_footer(self.storage, rowblocks.rows_key(key))
             except (FileNotFoundError, ValueError):
                 found = None
         self.cache.put(("rb", key), found if found is not None else (),

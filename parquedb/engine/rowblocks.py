@@ -45,10 +45,6 @@ def rows_key(data_key: str) -> str:
     return base + ".rows"
 
 
-def is_rows_key(key: str) -> bool:
-    return key.endswith(".rows")
-
-
 def _fields(row: Row, keep_seq: bool) -> list[Any]:
     return [row.id, row.type, row.version, row.created_at, row.created_by, row.updated_at,
             row.updated_by, row.deleted_at, row.deleted_by, row.seq if keep_seq else None,
@@ -177,6 +173,19 @@ class Block:
         return len(self._raw) + 60 * len(self.ids) + 200
 
 
+def read_footer(storage: Any, key: str) -> Blocks:
+    """The footer of companion ``key`` through ``storage``: one read of the file's tail, a
+    second when the footer is longer than it (``ValueError``: not a companion)."""
+    tail, size = storage.get_tail(key, 64 << 10)
+    got = parse_footer(tail, size)
+    if isinstance(got, int):
+        tail, size = storage.get_tail(key, got)
+        got = parse_footer(tail, size)
+    if not isinstance(got, Blocks):
+        raise ValueError("row blocks footer unreadable")
+    return got
+
+
 def decode_block(packed: bytes, size: int) -> Block:
     return Block(_ZSTD.decompress(packed, decompressed_size=size, asbytes=True))
 
@@ -188,4 +197,4 @@ def row_of(fields: list[Any], default_seq: int) -> Row:
 
 
 __all__ = ["BLOCK_ROWS", "META_KEY", "Block", "BlockWriter", "Blocks", "decode_block",
-           "is_rows_key", "parse_footer", "row_of", "rows_key"]
+           "parse_footer", "read_footer", "row_of", "rows_key"]

@@ -168,7 +168,7 @@ def _check_file(storage: Storage, ref: FileRef, report: Report, deep: bool) -> N
         report.problem(ref.key, f"{size} bytes, the commit recorded {ref.bytes}")
         return
     if ref.kind == "rows":
-        _check_row_blocks(storage, ref, size, report, deep)
+        _check_row_blocks(storage, ref, report, deep)
         return
     try:
         pf = pq.ParquetFile(RangeFile(storage, ref.key, _NoCache(), size=size))
@@ -183,17 +183,11 @@ def _check_file(storage: Storage, ref: FileRef, report: Report, deep: bool) -> N
         report.problem(ref.key, f"{rows} rows, the commit recorded {ref.rows}")
 
 
-def _check_row_blocks(storage: Storage, ref: FileRef, size: int, report: Report,
-                      deep: bool) -> None:
+def _check_row_blocks(storage: Storage, ref: FileRef, report: Report, deep: bool) -> None:
     """A data file's row blocks: the footer reads and counts the file's rows; ``deep`` also
     inflates every block."""
     try:
-        tail, _ = storage.get_tail(ref.key, 64 << 10)
-        blocks = rowblocks.parse_footer(tail, size)
-        if isinstance(blocks, int):
-            tail, _ = storage.get_tail(ref.key, blocks)
-            blocks = rowblocks.parse_footer(tail, size)
-        assert isinstance(blocks, rowblocks.Blocks)
+        blocks = rowblocks.read_footer(storage, ref.key)
         if deep:
             for b in range(len(blocks.sizes)):
                 start, end, inflated = blocks.span(b)
