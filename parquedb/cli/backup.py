@@ -105,6 +105,7 @@ def _forget_store(dst: Any) -> None:
 def copy_store(src: Any, dst: Any, inventory: Any) -> dict[str, Any]:
     """Copy what ``inventory`` names from ``src`` to ``dst``: files, checkpoints, log, then the
     configuration."""
+    from parquedb.engine.commitlog import open_log
     from parquedb.engine.format import (
         CONFIG_KEY,
         HINT_KEY,
@@ -117,6 +118,17 @@ def copy_store(src: Any, dst: Any, inventory: Any) -> dict[str, Any]:
     def copy(key: str) -> int:
         data = src.get(key)
         dst.put(key, data)
+        return len(data)
+
+    source_log = open_log(src)
+
+    def copy_commit(seq: int) -> int:
+        # one object per commit at the destination, wherever the source keeps it (objects
+        # or log segments): every storage takes objects, and every reader reads them
+        data = source_log.read(seq)
+        if data is None:
+            raise FileNotFoundError(log_key(seq))
+        dst.put(log_key(seq), data)
         return len(data)
 
     total = 0
@@ -135,7 +147,8 @@ def copy_store(src: Any, dst: Any, inventory: Any) -> dict[str, Any]:
     # files replaced before the copied commit are not in the copy: time travel starts here
     dst.put(VACUUM_KEY, dumps({"horizon": inventory.ts + 1}))
     for seq in inventory.log:
-        total += copy(log_key(seq))
+        total += copy_commit(seq)
+    source_log.close()
     total += copy(CONFIG_KEY)
     return {"seq": inventory.seq, "files": len(inventory.files), "log_entries": len(inventory.log),
             "checkpoints": len(checkpoints), "bytes": total}

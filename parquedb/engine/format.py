@@ -15,7 +15,11 @@ from parquedb.errors import ErrorCode, StorageError
 from parquedb.model.entity import Row
 from parquedb.model.values import dumps, loads
 
-FORMAT_VERSION = 1
+#: the newest store format this library reads and writes: 2 adds log segments
+#: (``engine.segments``) to local folders; stores of format 1 keep one object per commit
+FORMAT_VERSION = 2
+SEGMENTS_FORMAT = 2
+RECORD_FORMAT = 1  #: the ``format`` field of commit and checkpoint records (unchanged)
 CONFIG_KEY = "_parquedb.json"
 LOG_DIR = "_log"
 HINT_KEY = "_log/_last.json"
@@ -106,7 +110,7 @@ class Commit:
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
-        return dumps({"format": FORMAT_VERSION, "seq": self.seq, "ts": self.ts,
+        return dumps({"format": RECORD_FORMAT, "seq": self.seq, "ts": self.ts,
                       "writer": self.writer, "info": self.info, "actions": self.actions})
 
     @classmethod

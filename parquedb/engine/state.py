@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parquedb.engine.datasets import DatasetFile, DatasetState
-from parquedb.engine.format import FORMAT_VERSION, Commit, Event, FileInfo
+from parquedb.engine.format import RECORD_FORMAT, Commit, Event, FileInfo
 from parquedb.errors import ConfigurationError, ErrorCode
 from parquedb.model.entity import Row
 from parquedb.model.values import dumps, loads
@@ -142,7 +142,7 @@ class TableState:
     # -- checkpoints ---------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         return dumps({
-            "format": FORMAT_VERSION, "seq": self.seq, "ts": self.ts,
+            "format": RECORD_FORMAT, "seq": self.seq, "ts": self.ts,
             "collections": {
                 name: {
                     "rows": [[r.seq, *r.to_list()] for r in cs.rows.values()],

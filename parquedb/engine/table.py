@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from parquedb.engine.batch import WriteBatch
+from parquedb.engine.commitlog import CommitLog
 from parquedb.engine.datafiles import DataFiles, LRUCache
 from parquedb.engine.datasets import KeyCache
 from parquedb.engine.format import (
@@ -26,6 +27,7 @@ from parquedb.engine.format import (
     FORMAT_VERSION,
     HINT_KEY,
     LOG_DIR,
+    SEGMENTS_FORMAT,
     VACUUM_KEY,
     Commit,
     checkpoint_key,
@@ -33,6 +35,7 @@ from parquedb.engine.format import (
     seq_of_key,
 )
 from parquedb.engine.index import INLINE, read_ids
+from parquedb.engine.segments import SEGMENT_CHECKPOINT_INTERVAL, settled_after
 from parquedb.engine.settings import Settings
 from parquedb.engine.snapshot import Snapshot
 from parquedb.engine.state import TableState
@@ -82,15 +85,6 @@ class _Pending:
             self.error = e
 
 
-def _settled_after(mtime_ns: int) -> int:
-    """How old an mtime must be before an unchanged one proves nothing changed: longer than
-    the filesystem's timestamp tick. Sub-second timestamps come from the kernel's coarse
-    clock (a few ms); whole seconds mean a coarse filesystem (1 s, 2 s on FAT) — or, rarely,
-    a sub-second one landing on a second, which only costs a probe."""
-    return 3_000_000_000 if mtime_ns % 1_000_000_000 == 0 else 50_000_000
-
-
-
 class Table:
     def __init__(self, storage: Storage, *, settings: Settings | None = None,
                  max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
@@ -107,7 +101,7 @@ class Table:
         # local folders: the log folder's (mtime, inode) when it was last found to hold no
         # commit past ours (see _log_unchanged)
         self._log_dir = storage.local_path(LOG_DIR) if storage.is_local else None
-        self._log_seen: tuple[int, int] | None = None
+        self._log_seen: tuple[int, ...] | None = None
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
         self._snapshots: dict[int, Snapshot] = {}
         self._duck: Any = None
@@ -117,6 +111,13 @@ class Table:
         #: :mod:`.lifecycle` first; then, say, materialized views refreshed on write)
         self.observers: list[Callable[[Commit], None]] = []
         self._open_config()
+        #: where commits are published and read (objects, or local log segments)
+        self.log = CommitLog(storage, segments=int(self.config["format_version"])
+                             >= SEGMENTS_FORMAT)
+        if self.log.appends and "checkpoint_interval" not in vars(self.settings):
+            # replaying commits from a segment is one sequential read, not a GET each: a
+            # checkpoint (two file syncs, and the state serialized) is needed 4x less often
+            self.settings.checkpoint_interval = SEGMENT_CHECKPOINT_INTERVAL
         self.snapshot = Snapshot(TableState(), self.files)
         self._load_latest()
 
@@ -124,7 +125,10 @@ class Table:
     def _open_config(self) -> None:
         raw = self.storage.get_optional(CONFIG_KEY)
         if raw is None:
-            cfg = {"format": "parquedb", "format_version": FORMAT_VERSION,
+            # log segments need appends: only a local folder gets format 2; a bucket's store
+            # stays readable by libraries that know format 1
+            version = FORMAT_VERSION if self.storage.is_local else 1
+            cfg = {"format": "parquedb", "format_version": version,
                    "created_at": now_micros(), "store_id": new_ulid()}
             self.storage.create(CONFIG_KEY, dumps(cfg))
             raw = self.storage.get(CONFIG_KEY)
@@ -148,10 +152,10 @@ class Table:
         commit = self._commits.get(seq)
         if commit is not None:
             return commit
-        raw = self.storage.get_optional(log_key(seq))
+        raw = self.log.read(seq)
         if raw is None:
             return None
-        commit = Commit.from_bytes(raw, log_key(seq))
+        commit = Commit.from_bytes(raw, self.log.where(seq))
         self._commits.put(seq, commit, len(raw))
         return commit
 
@@ -245,7 +249,7 @@ class Table:
                 return
             stamp = self._log_stamp()
             if not force and stamp is not None and stamp == self._log_seen \
-                    and time.time_ns() - stamp[0] > _settled_after(stamp[0]):
+                    and time.time_ns() - stamp[0] > settled_after(stamp[0]):
                 self._last_refresh = now
                 return  # nothing was created in the log folder since it held nothing new
             for commit in self._commits_after(self.snapshot.seq):
@@ -253,20 +257,22 @@ class Table:
             self._log_seen = stamp  # taken before the probe: a commit after it changes it
             self._last_refresh = now
 
-    def _log_stamp(self) -> tuple[int, int] | None:
-        """The local log folder's modification time and inode: creating a commit file (a
-        link, and the unlink of its temporary) changes the folder's mtime, so an unchanged
-        stamp means no commit appeared, and the next commit's name need not be probed (a
-        failed open through the storage layer costs more than this one stat). Only a stamp
-        older than its filesystem's timestamp tick is trusted (:func:`_settled_after`), so a
-        commit made within the same tick as the last change cannot hide behind it."""
+    def _log_stamp(self) -> tuple[int, ...] | None:
+        """The local log folder's modification time and inode, and the newest log segment's
+        inode and size: creating a commit file (a link, and the unlink of its temporary) or a
+        segment changes the folder's mtime, and appending to a segment its size, so an
+        unchanged stamp means no commit appeared, and the next commit need not be probed (a
+        failed open through the storage layer costs more than these two stats). Only a
+        folder mtime older than its filesystem's timestamp tick is trusted
+        (:func:`~parquedb.engine.segments.settled_after`), so a file created within the same
+        tick as the last change cannot hide behind it; a size has no tick."""
         if self._log_dir is None:
             return None
         try:
             st = os.stat(self._log_dir)
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_ino
+        return (st.st_mtime_ns, st.st_ino, *self.log.stamp(self.snapshot.seq + 1))
 
     def _apply(self, commit: Commit) -> None:
         snap = self.snapshot
@@ -454,9 +460,12 @@ class Table:
             raise CommitConflictError("gave up committing after lost races")
 
     def _publish(self, commit: Commit) -> bool:
-        """Create ``_log/<seq>``; True if this writer now owns ``seq``."""
-        key = log_key(commit.seq)
+        """Create ``_log/<seq>`` (or append it to the log segment); True if this writer now
+        owns ``seq``."""
         data = commit.to_bytes()
+        if self.log.appends:
+            return self.log.append(commit.seq, data)
+        key = log_key(commit.seq)
         last: StorageError | None = None
         for _ in range(5):
             try:
@@ -508,8 +517,7 @@ class Table:
             current = self.snapshot
             if ts >= current.state.ts:
                 return current
-            log_seqs = sorted(s for m in self.storage.list(LOG_DIR)
-                              if (s := seq_of_key(m.key)) is not None)
+            log_seqs = self.log.seqs()
             if log_seqs and log_seqs[0] == 1:
                 first_ts = self.commit_ts(1)
                 if first_ts is None or ts < first_ts:
@@ -566,6 +574,7 @@ class Table:
     def close(self) -> None:
         self._snapshots.clear()
         self.files.close()
+        self.log.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None

@@ -2,8 +2,8 @@
 
 A file is deleted when it is not live now and either stopped being live before the horizon
 (``now - retain``) or was never committed and is older than the horizon (a crashed writer's
-orphan). Log objects are deleted up to the newest checkpoint older than the horizon, which is
-kept, so ``as_of`` works for every instant inside the window.
+orphan). Commits are deleted up to the newest checkpoint older than the horizon, which is
+kept (log segments only whole), so ``as_of`` works for every instant inside the window.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from parquedb.engine.datasets import is_dataset_file
 from parquedb.engine.format import (
     CHECKPOINT_DIR,
     HINT_KEY,
-    LOG_DIR,
     VACUUM_KEY,
     checkpoint_key,
-    log_key,
     seq_of_key,
 )
 from parquedb.engine.rowblocks import rows_key
@@ -53,7 +51,9 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         # first say how far back history stays, so no reader trusts a state being deleted
         raw = storage.get_optional(VACUUM_KEY)
         previous = loads(raw).get("horizon", 0) if raw else 0
-        storage.put(VACUUM_KEY, dumps({"horizon": max(previous, horizon)}))
+        marks = loads(raw) if raw else {}
+        marks["horizon"] = max(previous, horizon)
+        storage.put(VACUUM_KEY, dumps(marks))
         orphan_cutoff = _orphan_cutoff(storage, retain_seconds)
         state = table.snapshot.state
         if state.seq and storage.get_optional(checkpoint_key(state.seq)) is None:
@@ -106,11 +106,13 @@ def vacuum_table(table: Any, retain_seconds: float) -> dict[str, Any]:
         if keep is not None:
             # point the hint at the newest checkpoint before anything it could name goes away
             storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": ckpts[-1]}))
-            for m in storage.list(LOG_DIR):
-                s = seq_of_key(m.key)
-                if s is not None and s <= keep:
-                    storage.delete(log_key(s))
-                    stats["log_deleted"] += 1
+            # commits at or below ``keep`` are gone from here on, also those a log segment
+            # still holds until its whole block can go
+            raw = storage.get_optional(VACUUM_KEY)
+            marks = loads(raw) if raw else {}
+            marks["log_from"] = max(int(marks.get("log_from", 0)), keep + 1)
+            storage.put(VACUUM_KEY, dumps(marks))
+            stats["log_deleted"] += table.log.delete_upto(keep)
             for c in ckpts:
                 if c < keep:
                     storage.delete(checkpoint_key(c))

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from parquedb.engine.format import CHECKPOINT_DIR, CONFIG_KEY, LOG_DIR, seq_of_key
+from parquedb.engine.commitlog import open_log
+from parquedb.engine.format import CHECKPOINT_DIR, CONFIG_KEY, seq_of_key
 from parquedb.engine.presence import local_path, require_local_store, require_store
 from parquedb.engine.rowblocks import rows_key
 from parquedb.engine.state import TableState
@@ -96,7 +97,7 @@ def referenced_files(state: TableState) -> dict[str, FileRef]:
 def take_inventory(storage: Storage) -> Inventory:
     """The store at its newest commit: later commits (writers go on) are not included."""
     state = current_state(storage)
-    log = [s for s in listed_seqs(storage, LOG_DIR) if s <= state.seq]
+    log = [s for s in open_log(storage).seqs() if s <= state.seq]
     checkpoints = [s for s in listed_seqs(storage, CHECKPOINT_DIR) if s <= state.seq]
     return Inventory(state.seq, state.ts, log, checkpoints, referenced_files(state))
 

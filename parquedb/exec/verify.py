@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parquedb.engine import rowblocks
+from parquedb.engine.commitlog import open_log
 from parquedb.engine.format import (
     CHECKPOINT_DIR,
     CONFIG_KEY,
@@ -21,6 +22,7 @@ from parquedb.engine.format import (
     log_key,
 )
 from parquedb.engine.state import TableState
+from parquedb.errors import StorageError
 from parquedb.exec.inventory import FileRef, listed_seqs, referenced_files
 from parquedb.model.values import loads
 from parquedb.storage import Storage
@@ -108,7 +110,13 @@ def _base_state(storage: Storage, first: int, report: Report) -> TableState | No
 def _replay_log(storage: Storage, report: Report) -> TableState | None:
     """Read every commit and apply them up to the first that is missing or damaged; the
     state there (its files are still checked), or None if no state can be built."""
-    seqs = listed_seqs(storage, LOG_DIR)
+    clog = open_log(storage)
+    try:
+        seqs = clog.seqs()
+    except StorageError as e:  # a damaged line inside a log segment
+        where = str((e.context or {}).get("path", LOG_DIR))
+        report.problem(where, f"unreadable commit ({e.message})")
+        return None
     report.commits = len(seqs)
     if not seqs:
         return TableState()
@@ -116,16 +124,19 @@ def _replay_log(storage: Storage, report: Report) -> TableState | None:
     applying = state is not None
     expected = seqs[0]
     for seq in seqs:
-        key = log_key(seq)
+        key = clog.where(seq)
         if seq != expected:
             report.problem(log_key(expected), f"missing: the log jumps from commit "
                                               f"{expected - 1} to {seq}")
             applying = False
         expected = seq + 1
         try:
-            commit = Commit.from_bytes(storage.get(key), key)
+            raw = clog.read(seq)
+            if raw is None:
+                raise FileNotFoundError(key)
+            commit = Commit.from_bytes(raw, key)
         except Exception as e:
-            report.problem(key, f"unreadable commit ({getattr(e, 'message', e)})")
+            report.problem(key, f"unreadable commit {seq} ({getattr(e, 'message', e)})")
             applying = False
             continue
         if commit.seq != seq:

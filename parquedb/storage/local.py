@@ -40,6 +40,12 @@ class LocalStorage(Storage):
     def local_path(self, key: str) -> str:
         return self._path(key)
 
+    def ensure_folder(self, key: str) -> str:
+        """Make the folder ``key`` (parents included) durably; its OS path."""
+        path = self._path(check_key(key))
+        self._ensure_dir(path)
+        return path
+
     def _ensure_dir(self, d: str) -> None:
         if d in self._dirs:
             return
@@ -144,7 +150,9 @@ class LocalStorage(Storage):
         for dirpath, _dirs, files in os.walk(self._path(prefix) if prefix else self.root):
             rel = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             for name in files:
-                if name.startswith(".tmp-") != temporaries:
+                # dot-names are never keys: temporaries, and the log segments' lock file
+                if name.startswith(".tmp-") != temporaries or \
+                        (not temporaries and name.startswith(".")):
                     continue
                 try:
                     st = os.stat(os.path.join(dirpath, name))

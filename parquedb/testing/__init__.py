@@ -16,7 +16,8 @@ inside an open database that the public API does not offer.
   production store only reaches after thousands (data files, checkpoints, compaction).
 * :func:`storage_of` is the storage object under a database, to count its requests.
 * :func:`live_files` and :func:`commit_seq` say what the newest committed state holds, so a
-  test can tell a live file from an orphan, or count commits.
+  test can tell a live file from an orphan, or count commits; :func:`commits` reads the log
+  itself, wherever it keeps a commit (its own object, or a line of a log segment).
 
 Nothing here belongs in production code: it exists so that tests, ParqueDB's own included,
 need no private attribute of a database.
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from parquedb.database import Database
     from parquedb.storage.base import Storage
 
-__all__ = ["Fault", "FaultyStorage", "commit_seq", "live_files", "storage_of", "tune"]
+__all__ = ["Fault", "FaultyStorage", "commit_seq", "commits", "live_files", "storage_of",
+           "tune"]
 
 _KINDS = ("data", "events", "rows")
 
@@ -110,3 +112,29 @@ def commit_seq(db: Database) -> int:
     table = db._table
     table.refresh(force=True)
     return int(table.snapshot.seq)
+
+
+def commits(store: Database | Storage | str) -> list[dict[str, Any]]:
+    """Every commit record in the store's log, oldest first, as plain JSON dicts (``seq``,
+    ``ts``, ``writer``, ``info``, ``actions``): of a database, a storage, or a local folder."""
+    import orjson
+
+    from parquedb.engine.commitlog import open_log
+    from parquedb.storage import LocalStorage
+
+    if isinstance(store, str):
+        storage: Storage = LocalStorage(store)
+    elif hasattr(store, "_table"):
+        storage = store._table.storage
+    else:
+        storage = store
+    log = open_log(storage)
+    try:
+        out = []
+        for seq in log.seqs():
+            raw = log.read(seq)
+            if raw is not None:
+                out.append(orjson.loads(raw))
+        return out
+    finally:
+        log.close()

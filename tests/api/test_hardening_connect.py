@@ -89,7 +89,7 @@ def test_create_false_opens_an_existing_store(store: Any) -> None:
     assert db.posts.get("hello")["title"] == "Hello"
     db.posts.create({"title": "second"})
     assert db.posts.count() == 2
-    assert len(store.files()) > len(before)
+    assert store.files() != before  # a new commit (a new log line, or a new object)
 
 
 def test_create_must_be_a_bool(tmp_path: Path) -> None:

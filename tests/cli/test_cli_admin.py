@@ -68,8 +68,15 @@ def test_verify_clean_then_finds_a_truncated_file(cli, tmp_path: Path) -> None:
 
 def test_verify_finds_a_damaged_commit_and_a_missing_file(cli, tmp_path: Path) -> None:
     store = big_store(str(tmp_path / "db"), batches=1)
-    log = sorted(Path(store, "_log").glob("0*.json"))
-    log[-1].write_bytes(b'{"seq": 2, "ts": ')  # cut short
+    with parquedb.connect(store) as db:
+        db.posts.create({"$id": "later"})
+    # the second of the three commits in the log segment is cut short (a later one follows:
+    # not a torn tail, which would be an unacknowledged write, but damage)
+    log = sorted(Path(store, "_log").glob("0*.log"))
+    lines = log[-1].read_bytes().split(b"\n")
+    assert len(lines) == 4 and lines[-1] == b""
+    lines[1] = lines[1][: len(lines[1]) // 2]
+    log[-1].write_bytes(b"\n".join(lines))
     events = next(Path(store, "posts", "events").glob("*.parquet"))
     os.unlink(events)
     report = json.loads(cli("verify", store, "--json").stdout)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import parquedb
+from parquedb.testing import commits
 
 from helpers.cliproc import tree
 
@@ -138,7 +139,7 @@ def test_a_backup_taken_while_a_writer_writes_is_one_commit(cli, tmp_path: Path)
         writer.wait()
     seq = done["seq"]
     assert seq > 6  # commits of the writer are in the copy
-    commit_ts = json.loads(Path(store, "_log", f"{seq:020d}.json").read_bytes())["ts"]
+    commit_ts = next(c["ts"] for c in commits(store) if c["seq"] == seq)
     at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=commit_ts)
     with parquedb.connect(store, create=False) as db:
         assert db.posts.count() > 1499  # the writer went on past the backup

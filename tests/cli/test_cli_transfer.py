@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import parquedb
+from parquedb.testing import commits
 
 from helpers.cliproc import WHEN
 
@@ -87,8 +88,7 @@ def test_stdin_and_stdout_in_batches(cli, tmp_path: Path) -> None:
               "--json", input=feed)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"collection": "posts", "imported": 2500}
-    infos = [json.loads(p.read_bytes()).get("info") or {}
-             for p in sorted((store / "_log").glob("0*.json"))]
+    infos = [c.get("info") or {} for c in commits(str(store))]
     assert len([i for i in infos if i.get("op") != "compact"]) == 3  # one commit per batch
     lines = cli("export", str(store), "posts", "-", "--format", "jsonl", "--batch", "700")
     assert lines.returncode == 0, lines.stderr

@@ -27,6 +27,26 @@ RULES_ON: set[str] = set(RULES)
 OTHER_ACTIONS = ("events", "add_file", "remove_file", "fold", "meta")
 
 
+def commits_after(root: Path, seq: int) -> Any:
+    """Commits seq+1, seq+2, ... until the first missing one: lines of the log segments
+    _log/<block>.log (commit k is in block (k-1)//1024*1024+1), or files _log/<seq>.json."""
+    blocks: dict[int, dict[int, Any]] = {}
+    while True:
+        seq += 1
+        block = (seq - 1) // 1024 * 1024 + 1
+        if block not in blocks:
+            path = root / "_log" / f"{block:020d}.log"
+            # a last line without its newline is still being written: not a commit yet
+            lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []
+            blocks[block] = {c["seq"]: c for c in map(json.loads, lines)}
+        commit = blocks[block].get(seq)
+        if commit is None:
+            path = root / "_log" / f"{seq:020d}.json"
+            if not path.exists():
+                return
+            commit = json.loads(path.read_bytes())
+        yield commit
+
 def log_state(root: Path, collection: str) -> tuple[dict[str, int], dict[str, tuple[int, list]]]:
     """The live data files (path -> seq of the commit that added it) and the rows inlined in
     the log (``$id`` -> (seq, row list)) of ``collection`` at the newest commit."""
@@ -40,8 +60,7 @@ def log_state(root: Path, collection: str) -> tuple[dict[str, int], dict[str, tu
         c = state["collections"].get(collection, {})
         files = {f["key"]: f["seq"] for f in c.get("files", [])}
         inline = {r[1]: (r[0], r[1:]) for r in c.get("rows", [])}
-    while (path := root / "_log" / f"{seq + 1:020d}.json").exists():
-        commit = json.loads(path.read_bytes())
+    for commit in commits_after(root, seq):
         seq = commit["seq"]
         for a in commit["actions"]:
             if a.get("c") != collection:

@@ -261,12 +261,13 @@ def test_kill9_during_compaction(tmp_path: Any) -> None:
 
 # -- fsync ---------------------------------------------------------------------------------
 class SyscallLog:
-    """Records fsync/fdatasync (with the path of the fd), link, replace and rename calls."""
+    """Records fsync/fdatasync and pwrite (with the path of the fd), link, replace, rename and
+    mkdir calls."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
         self.real = {n: getattr(os, n) for n in ("fsync", "fdatasync", "link", "replace",
-                                                  "rename", "mkdir")}
+                                                  "rename", "mkdir", "pwrite")}
 
     def _sync(self, name: str) -> Any:
         real = self.real[name]
@@ -284,6 +285,11 @@ class SyscallLog:
             real(src, dst, *a, **k)
             self.calls.append((name, os.path.abspath(src), os.path.abspath(dst)))
         return spy
+
+    def _pwrite(self, fd: int, data: Any, offset: int) -> int:
+        n = self.real["pwrite"](fd, data, offset)
+        self.calls.append(("pwrite", os.readlink(f"/proc/self/fd/{fd}"), ""))
+        return int(n)
 
     def _mkdir(self, path: Any, *a: Any, **k: Any) -> None:
         self.real["mkdir"](path, *a, **k)
@@ -306,6 +312,7 @@ class SyscallLog:
         self._patches += [mock.patch(f"os.{n}", side_effect=self._move(n))
                           for n in ("link", "replace", "rename")]
         self._patches.append(mock.patch("os.mkdir", side_effect=self._mkdir))
+        self._patches.append(mock.patch("os.pwrite", side_effect=self._pwrite))
         for p in self._patches:
             p.start()
         return self
@@ -343,7 +350,13 @@ def _log_files(root: str) -> set[str]:
     return {f for f in os.listdir(os.path.join(root, "_log")) if not f.startswith((".", "_"))}
 
 
-def test_single_create_fsyncs_commit_file_and_directory(tmp_path: Any) -> None:
+def _segment(root: str) -> str:
+    return os.path.join(root, "_log", f"{1:020d}.log")
+
+
+def test_single_create_appends_to_the_segment_with_one_sync(tmp_path: Any) -> None:
+    """A local commit is one append to the log segment and one fdatasync of it, before the
+    call returns, and no other sync (as SQLite pays one WAL sync per transaction)."""
     root = os.path.realpath(str(tmp_path / "db"))
     db = parquedb.connect(root)
     try:
@@ -351,11 +364,33 @@ def test_single_create_fsyncs_commit_file_and_directory(tmp_path: Any) -> None:
         known = _log_files(root)
         with SyscallLog() as log:
             db.items.create({"$id": "x", "v": 1})
-        new = _log_files(root) - known
-        assert len(new) == 1
-        _check_published_durably(log, os.path.join(root, "_log", new.pop()))
+        assert _log_files(root) == known  # no new file: a line in the segment
+        seg = _segment(root)
+        writes = [i for i, c in enumerate(log.calls) if c[0] == "pwrite" and c[1] == seg]
+        syncs = [i for i, c in enumerate(log.calls) if c[0] == "sync"]
+        assert len(writes) == 1 and [log.calls[i][1] for i in syncs] == [seg], log.calls
+        assert writes[0] < syncs[0]
     finally:
         db.close()
+
+
+def test_single_create_in_a_format_1_store_fsyncs_commit_file_and_directory(
+        tmp_path: Any) -> None:
+    """Stores of format 1 (and object storage) publish each commit as its own file."""
+    root = os.path.realpath(str(tmp_path / "db"))
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "fixtures",
+                                 "store-before-row-blocks"), root)
+    db = parquedb.connect(root)
+    try:
+        db.items.create({"$id": "warm"})
+        known = _log_files(root)
+        with SyscallLog() as log:
+            db.items.create({"$id": "x", "v": 1})
+        new = _log_files(root) - known
+        assert len(new) == 1 and new.pop().endswith(".json")
+    finally:
+        db.close()
+    _check_published_durably(log, os.path.join(root, "_log", sorted(_log_files(root))[-1]))
 
 
 def test_first_write_fsyncs_new_directories(tmp_path: Any) -> None:
@@ -398,11 +433,10 @@ def test_bulk_commit_makes_data_files_durable_before_publishing(tmp_path: Any) -
         known = _log_files(root)
         with SyscallLog() as log:
             db.items.create_many([{"k": i} for i in range(1500)])
-        new = _log_files(root) - known
-        assert len(new) == 1
-        commit = os.path.join(root, "_log", new.pop())
-        publish = log.index("link", lambda c: c[2] == commit)
-        _check_published_durably(log, commit)
+        assert _log_files(root) == known  # the commit is a line of the segment
+        seg = _segment(root)
+        publish = log.index("pwrite", lambda c: c[1] == seg)
+        assert log.index("sync", lambda c: c[1] == seg) > publish
         parquets = {c[2] for c in log.calls if c[0] in ("link", "replace", "rename")
                     and c[2].endswith(".parquet")}
         assert {os.path.basename(os.path.dirname(p)) for p in parquets} == {"data", "events"}
@@ -418,8 +452,8 @@ def test_bulk_commit_makes_data_files_durable_before_publishing(tmp_path: Any) -
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_strace_commit_is_synced_before_the_call_returns(tmp_path: Any) -> None:
     """The same check at the system-call level, in a real child process: between the start
-    of create() and its return, the temporary commit file is fsynced, linked to
-    _log/<seq>.json, and then the _log directory is fsynced."""
+    of create() and its return, the commit is written to the log segment and the segment is
+    fdatasynced, once: the only sync of the call."""
     root = os.path.realpath(str(tmp_path / "db"))
     parquedb.connect(root).close()
     script = ("import os, parquedb\n"
@@ -430,9 +464,9 @@ def test_strace_commit_is_synced_before_the_call_returns(tmp_path: Any) -> None:
               "os.write(1, b'RETURNED\\n')\n")
     trace = str(tmp_path / "trace")
     res = subprocess.run(["strace", "-f", "-y", "-qq", "-o", trace, "-e",
-                          "trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write",
-                          sys.executable, "-c", script], capture_output=True, timeout=60,
-                         check=False)
+                          ("trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write,"
+                          "pwrite64"), sys.executable, "-c", script], capture_output=True,
+                         timeout=60, check=False)
     if res.returncode != 0 and b"ptrace" in res.stderr:
         pytest.skip("ptrace is not permitted here")
     assert res.returncode == 0, res.stderr.decode()[-2000:]
@@ -441,14 +475,9 @@ def test_strace_commit_is_synced_before_the_call_returns(tmp_path: Any) -> None:
     begin = next(i for i, ln in enumerate(lines) if "BEGIN\\n" in ln and "write(1" in ln)
     end = next(i for i, ln in enumerate(lines) if "RETURNED\\n" in ln and "write(1" in ln)
     window = lines[begin:end]
-    log_dir = os.path.join(root, "_log")
-    links = [i for i, ln in enumerate(window) if ("link(" in ln or "linkat(" in ln)
-             and f'"{log_dir}/0' in ln and "= 0" in ln]
-    assert len(links) == 1, "\n".join(window)
-    link = window[links[0]]
-    tmp = link.split('"')[1]
-    synced = [i for i, ln in enumerate(window) if ("fsync(" in ln or "fdatasync(" in ln)]
-    assert any(f"<{tmp}>" in window[i] and i < links[0] for i in synced), \
-        "the commit file is not fsynced before it is published:\n" + "\n".join(window)
-    assert any(f"<{log_dir}>" in window[i] and i > links[0] for i in synced), \
-        "the _log directory is not fsynced after the commit is published:\n" + "\n".join(window)
+    seg = _segment(root)
+    appends = [i for i, ln in enumerate(window) if "pwrite64(" in ln and f"<{seg}>" in ln]
+    synced = [i for i, ln in enumerate(window) if "fsync(" in ln or "fdatasync(" in ln]
+    assert len(appends) == 1, "\n".join(window)
+    assert len(synced) == 1 and f"<{seg}>" in window[synced[0]] and synced[0] > appends[0], \
+        "the commit is not synced exactly once, after its append:\n" + "\n".join(window)
