@@ -12,7 +12,8 @@ the median latency over several runs:
 * a get by id on an open connection: a row group not read before, one read before, and on a
   connection whose 2 MiB cache cannot keep the file (every get reads from the store);
 * a read when nothing changed since the last one;
-* a selective find (0.5% of the documents);
+* a selective find (0.5% of the documents), and on a fresh connection which row groups it
+  fetched against those whose statistics can match (``benchmarks/rowgroups.py``);
 * reopening: a new connection's first get by id, cold (empty caches) and warm (the disk
   cache of an earlier connection, ``cache_dir``; nothing changed);
 * a cold reopen with 20 ms added to every request (a real endpoint's round trip), reading
@@ -42,6 +43,7 @@ from parquedb.errors import StorageError
 from parquedb.testing import Fault, FaultyStorage, live_files
 
 from .dataset import RAREST_STATUS, SELECTIVE_VIEWS_GT, generate
+from .rowgroups import row_groups_read
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests", "helpers"))
 from s3server import find_weed, start_server
@@ -199,6 +201,16 @@ def main() -> None:
                          {"status": RAREST_STATUS, "views": {"$gt": SELECTIVE_VIEWS_GT}})),
                          max(3, args.runs // 3))))
 
+        # which row groups a selective find fetches, on a connection that has read nothing
+        fresh_db = connect(uri, opts, counter)
+        results["selective_row_groups"] = row_groups_read(
+            fresh_db, "posts",
+            lambda: list(fresh_db.posts.find(
+                {"status": RAREST_STATUS, "views": {"$gt": SELECTIVE_VIEWS_GT}})),
+            {"status": lambda lo, hi: lo <= RAREST_STATUS <= hi,
+             "views": lambda lo, hi: hi > SELECTIVE_VIEWS_GT})
+        fresh_db.close()
+
         def reopen(o: dict[str, Any]) -> None:
             d = parquedb.connect(uri, storage_options=o)
             d.posts.get(rnd.choice(ids))
@@ -279,6 +291,10 @@ def main() -> None:
     print("\nanchors, same server and files, median ms:")
     for name, ms in results["anchors"].items():
         print(f"- {name}: {ms}")
+    g = results["selective_row_groups"]
+    print(f"\nselective find, fresh connection: row groups fetched {g['read']} of "
+          f"{g['row_groups']} ({g['read_beyond_ids']} beyond the $id column); "
+          f"{g['may_match']} may match by their statistics, {g['read_may_match']} of them read")
     o = results["outage"]
     print(f"\noutage: {len(o['failed_calls'])} calls failed: "
           + ", ".join(f"{f['error']} {f['ms']} ms" for f in o["failed_calls"]))
