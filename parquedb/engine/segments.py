@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -109,6 +110,8 @@ class Segments:
         self.durable = getattr(storage, "durable", True)
         self._segs: dict[int, _Segment | None] = {}  # block -> segment (None: no such file)
         self._lock_fd: int | None = None
+        # the index is shared by threads (parallel commit reads, a reader beside a writer)
+        self._mutex = threading.RLock()
 
     # -- reading -------------------------------------------------------------------------
     def _segment(self, block: int, *, fresh: bool = False) -> _Segment | None:
@@ -167,6 +170,10 @@ class Segments:
 
     def read(self, seq: int) -> bytes | None:
         """Commit ``seq``'s bytes, or None when no segment holds it (yet)."""
+        with self._mutex:
+            return self._read(seq)
+
+    def _read(self, seq: int) -> bytes | None:
         seg = self._segment(block_of(seq), fresh=True)
         if seg is None:
             return None
@@ -194,6 +201,10 @@ class Segments:
 
     def seqs(self) -> list[int]:
         """Every seq the segments hold, ascending."""
+        with self._mutex:
+            return self._seqs()
+
+    def _seqs(self) -> list[int]:
         out: list[int] = []
         for block in self.blocks():
             seg = self._segment(block, fresh=True)
@@ -238,7 +249,7 @@ class Segments:
         is none; otherwise (a full segment, or objects after it) it becomes an object."""
         assert self.dir is not None
         line = data + b"\n"
-        with self.locked():
+        with self._mutex, self.locked():
             seg = self._segment(block_of(seq), fresh=True)
             if seg is not None:
                 self._catch_up(seg, locked=True)
@@ -279,7 +290,7 @@ class Segments:
         is, and no writer appends to them again. Returns how many commits went."""
         removed = 0
         ctx = self.locked() if self.dir is not None else _nothing()
-        with ctx:
+        with self._mutex, ctx:
             for block in self.blocks():
                 if block + SEGMENT_COMMITS - 1 > seq:
                     break
