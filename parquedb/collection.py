@@ -90,11 +90,11 @@ class Collection:
             fresh = new_ulid.many(len(docs_l))
             show = progress_printer(progress) if len(docs_l) >= 50_000 or progress else None
             label = f"create_many {self.name}"
-            preps = []
-            for i, d in enumerate(docs_l):
-                preps.append(W.prepare_create(self.name, d, fresh[i]))
-                if show is not None and i % 10_000 == 0:
+            preps: list[W.PreparedDoc] = []
+            for i in range(0, len(docs_l), 10_000):  # in steps, to show progress
+                if show is not None:
                     show(label, i, len(docs_l))
+                preps += W.prepare_creates(self.name, docs_l[i:i + 10_000], fresh[i:i + 10_000])
 
             def plan(b: WriteBatch) -> list[str]:
                 W.stage_creates(b, self.name, preps, who)

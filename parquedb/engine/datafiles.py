@@ -12,6 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,15 @@ class LRUCache:
     @property
     def size(self) -> int:
         return self._bytes
+
+
+def _encode(table: pa.Table, sort_by: list[str], row_group_size: int) -> bytes:
+    """``table`` as the bytes of a Parquet file (sorted by ``sort_by`` first)."""
+    if sort_by:
+        table = table.sort_by([(c, "ascending") for c in sort_by])
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=row_group_size, **parquet_options(table.schema))
+    return buf.getvalue()
 
 
 class DataFiles:
@@ -380,36 +390,42 @@ class DataFiles:
     # -- writing -------------------------------------------------------------------------
     def _write(self, key: str, table: pa.Table, sort_by: list[str],
                row_group_size: int = DATA_ROW_GROUP_SIZE) -> int:
-        if sort_by:
-            table = table.sort_by([(c, "ascending") for c in sort_by])
-        buf = io.BytesIO()
-        pq.write_table(table, buf, row_group_size=row_group_size, **parquet_options(table.schema))
-        data = buf.getvalue()
+        data = _encode(table, sort_by, row_group_size)
         self.storage.put(key, data)
         return len(data)
 
     def write_rows(self, collection: str, rows: list[Row], *,
                    keep_seq: bool) -> tuple[str, int, int]:
         """A data file of ``rows`` (sorted by ``$id``) and its row blocks, the blocks first;
-        ``(key, bytes, row blocks' bytes)``."""
+        ``(key, bytes, row blocks' bytes)``. The Parquet file is encoded on a second thread
+        (Arrow releases the GIL) while this one lays out and compresses the row blocks."""
         key = data_key(collection, new_ulid())
         table = with_shredded(rows_to_table(rows, keep_seq=keep_seq),
                               [None if r.tomb else r.doc_for_write() for r in rows])
-        order = pa.compute.sort_indices(table, sort_keys=[("$id", "ascending")])
-        blocks = rowblocks.BlockWriter(keep_seq)
-        blocks.add([rows[i] for i in order.to_pylist()])
-        data = blocks.finish()
-        self.storage.put(rowblocks.rows_key(key), data)
-        table = table.take(order)
+        ids = [r.id for r in rows]
+        if ids != sorted(ids):  # bulk creates come in id order (monotonic ULIDs): no sort
+            order = pa.compute.sort_indices(table, sort_keys=[("$id", "ascending")])
+            rows = [rows[i] for i in order.to_pylist()]
+            table = table.take(order)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                rowblocks.META_KEY: b"1"})
-        return key, self._write(key, table, []), len(data)
+        with ThreadPoolExecutor(1) as pool:
+            encoded = pool.submit(_encode, table, [], DATA_ROW_GROUP_SIZE)
+            blocks = rowblocks.BlockWriter(keep_seq)
+            blocks.add(rows)
+            data = blocks.finish()
+            self.storage.put(rowblocks.rows_key(key), data)
+            parquet = encoded.result()
+        self.storage.put(key, parquet)
+        return key, len(parquet), len(data)
 
     def write_events(self, collection: str, events: list[Event], *,
                      keep_seq: bool) -> tuple[str, int]:
         key = events_key(collection, new_ulid())
+        order = [(e.entity_id, e.id) for e in events]
+        in_order = order == sorted(order)  # a bulk create's events are: no sort (a copy)
         return key, self._write(key, events_to_table(events, keep_seq=keep_seq),
-                                ["entityId", "id"], ROW_GROUP_SIZE)
+                                [] if in_order else ["entityId", "id"], ROW_GROUP_SIZE)
 
     def _read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes of a file: a local one through a descriptor kept open (opening a file costs

@@ -15,8 +15,10 @@ file written before shapes existed simply has none (its fields count as ``mixed`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -91,7 +93,7 @@ def arrow_type(shape: Shape) -> pa.DataType | None:
     return pa.struct(fields) if fields else None
 
 
-def column(values: list[Any], shape: Shape) -> pa.Array:
+def column(values: Sequence[Any], shape: Shape) -> pa.Array:
     """The typed column of ``values`` (of ``shape``). pyarrow builds structs from the dicts
     themselves: keys the type leaves out (mixed or only-null ones) are ignored and missing
     keys are null, at C speed rather than a rebuilt dict per document."""
@@ -103,17 +105,47 @@ def column(values: list[Any], shape: Shape) -> pa.Array:
 def infer(docs: Iterable[dict[str, Any]], fields: Iterable[str]) -> dict[str, Shape]:
     """The merged shape of each of ``fields`` over ``docs`` (missing counts as null)."""
     wanted = list(fields)
-    out: dict[str, Shape] = dict.fromkeys(wanted, NULL)
-    for d in docs:
-        for f in wanted:
-            v = d.get(f)
-            if v is None:
-                continue
-            s = shape_of(v)
-            cur = out[f]
-            if cur != s:
-                out[f] = merge(cur, s)
-    return out
+    docs = docs if isinstance(docs, list) else list(docs)
+    return {f: infer_values([d.get(f) for d in docs]) for f in wanted}
+
+
+def infer_values(values: Sequence[Any]) -> Shape:
+    """The merged shape of ``values``, computed over whole columns instead of value by value:
+    shapes merge as a join (``null`` below everything, ``mixed`` above), so the merge of
+    every value's shape depends only on the set of their types, a list column's on the set
+    of its element types, and a struct's keys on the merge of each key's values."""
+    if None in values:
+        values = [v for v in values if v is not None]
+    if not values:
+        return NULL
+    types = set(map(type, values))
+    if len(types) > 1:
+        return MIXED
+    t = types.pop()
+    kind = _KINDS.get(t)
+    if kind is not None:
+        return kind
+    if t is list:
+        elems = set(map(type, chain.from_iterable(values)))
+        if not elems:
+            return ["list", NULL]
+        only = _KINDS.get(elems.pop()) if len(elems) == 1 else None
+        return ["list", only] if only is not None else MIXED
+    if t is dict:
+        keys = list(dict.fromkeys(chain.from_iterable(values)))
+        return ["struct", {k: infer_values(col) for k, col in columns(values, keys).items()}]
+    return MIXED
+
+
+def columns(docs: Sequence[dict[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:
+    """The values of each key over ``docs`` (missing: None), at C speed when all have all."""
+    if len(keys) > 1:
+        try:
+            return dict(zip(keys, zip(*map(itemgetter(*keys), docs), strict=True),
+                            strict=True))
+        except KeyError:
+            pass
+    return {k: [d.get(k) for d in docs] for k in keys}
 
 
 def _recorded(shape: Shape) -> Shape:

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -37,6 +40,7 @@ META_KEY = b"parquedb.rowblocks"
 BLOCK_ROWS = 32
 _TRAILER = 16  # footer length + magic
 _ZSTD = pa.Codec("zstd")
+_GROUP = 32  # blocks compressed per hand-over to the compressing thread
 
 
 def rows_key(data_key: str) -> str:
@@ -53,7 +57,8 @@ def _fields(row: Row, keep_seq: bool) -> list[Any]:
 
 class BlockWriter:
     """Lays rows out as blocks, in the order they are added (the data file's order). Blocks
-    go to ``sink`` (a binary file) as they fill, or are kept in memory without one."""
+    go to ``sink`` (a binary file) as they are compressed, or are kept in memory without one.
+    Compression runs on a second thread, a group of blocks at a time."""
 
     def __init__(self, keep_seq: bool, sink: Any = None) -> None:
         self.keep_seq = keep_seq
@@ -63,29 +68,51 @@ class BlockWriter:
         self._sizes: list[int] = []
         self._firsts: list[str] = []
         self._pending: list[list[Any]] = []
+        self._raw: list[bytes] = []  # sealed blocks not yet handed to the compressor
+        self._compressing: deque[Future[list[bytes]]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
         self.rows = 0
         self.size = 0
 
     def add(self, rows: list[Row]) -> None:
-        for row in rows:
-            self._pending.append(_fields(row, self.keep_seq))
-            if len(self._pending) == BLOCK_ROWS:
+        keep = self.keep_seq
+        pending = self._pending
+        start = 0
+        while start < len(rows):
+            take = BLOCK_ROWS - len(pending)
+            pending += [_fields(r, keep) for r in rows[start:start + take]]
+            start += take
+            if len(pending) == BLOCK_ROWS:
                 self._seal()
+                pending = self._pending
         self.rows += len(rows)
 
     def _seal(self) -> None:
-        items = [orjson.dumps([f[0] for f in self._pending])]
-        items += [orjson.dumps(f) for f in self._pending]
-        offsets = [0]
-        for item in items:
-            offsets.append(offsets[-1] + len(item))
+        pending = self._pending
+        items = [orjson.dumps([f[0] for f in pending]), *map(orjson.dumps, pending)]
+        offsets = [0, *accumulate(map(len, items))]
         raw = struct.pack(f"<I{len(offsets)}I", len(items), *offsets) + b"".join(items)
-        packed = _ZSTD.compress(raw, asbytes=True)
-        self._write(packed)
-        self._offsets.append(self._offsets[-1] + len(packed))
         self._sizes.append(len(raw))
-        self._firsts.append(self._pending[0][0])
+        self._firsts.append(pending[0][0])
         self._pending = []
+        self._raw.append(raw)
+        if len(self._raw) == _GROUP:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Compress the sealed blocks on a second thread (zstd releases the GIL), while this
+        one lays out the next ones; at most two groups wait, so memory stays bounded."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="rowblocks")
+        self._compressing.append(self._pool.submit(_compress, self._raw))
+        self._raw = []
+        while len(self._compressing) > 2:
+            self._emit(self._compressing.popleft().result())
+
+    def _emit(self, packed: list[bytes]) -> None:
+        for data in packed:
+            self._write(data)
+            self._offsets.append(self._offsets[-1] + len(data))
 
     def _write(self, data: bytes) -> None:
         if self._sink is not None:
@@ -97,6 +124,15 @@ class BlockWriter:
         """The rest of the file (all of it without a sink); its total size is :attr:`size`."""
         if self._pending:
             self._seal()
+        try:
+            while self._compressing:
+                self._emit(self._compressing.popleft().result())
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+        self._emit(_compress(self._raw))
+        self._raw = []
         footer = orjson.dumps({"v": 2, "rows": self.rows, "block": BLOCK_ROWS,
                                "offsets": self._offsets, "sizes": self._sizes,
                                "firsts": self._firsts})
@@ -106,6 +142,10 @@ class BlockWriter:
             self._sink.write(tail)
             return b""
         return b"".join(self._parts) + tail
+
+
+def _compress(raws: list[bytes]) -> list[bytes]:
+    return [_ZSTD.compress(raw, asbytes=True) for raw in raws]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ described in ``engine/nested.py`` (their shapes under ``parquedb.shapes``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import pyarrow as pa
@@ -32,8 +34,6 @@ _SCALAR: dict[type, tuple[str, pa.DataType]] = {
 }
 ARROW_TYPES = dict(_SCALAR.values())
 ARROW_TYPES["number"] = pa.float64()  # ints and floats mixed: a DOUBLE column (SQL only)
-_MIXED = object()
-_NUMBER = object()
 _NONE = type(None)
 #: names a shredded column may not take: the system columns and anything starting with "_"
 _TAKEN = frozenset(DATA_SCHEMA.names) | {"name"}
@@ -43,33 +43,25 @@ def field_types(docs: list[dict[str, Any]]) -> dict[str, str]:
     """Top-level field → ``string|int64|double|bool|timestamp``, ``null`` (only nulls) or
     ``json`` (anything else: mixed types, lists, dicts, bytes). ``text`` (long strings, not
     shredded) is decided by :func:`mark_long_text`."""
-    seen: dict[str, Any] = {}
-    get = seen.get
-    for d in docs:
-        for k, v in d.items():
-            t = type(v)
-            prev = get(k)
-            if prev is None:
-                seen[k] = t
-            elif prev is not t and prev is not _MIXED:
-                if prev is _NONE:
-                    seen[k] = t
-                elif t is _NONE:
-                    pass
-                elif (prev is _NUMBER or prev is int or prev is float) and (t is int or t is float):
-                    seen[k] = _NUMBER
-                else:
-                    seen[k] = _MIXED
+    return _kinds(columns(docs, list(dict.fromkeys(chain.from_iterable(docs)))))
+
+
+def _kinds(cols: dict[str, Sequence[Any]]) -> dict[str, str]:
+    """:func:`field_types` from each field's values: a field's kind depends only on the set
+    of its value types, gathered at C speed."""
     out: dict[str, str] = {}
-    for k, t in seen.items():
-        if t is _NONE:
+    for k, values in cols.items():
+        types = set(map(type, values))
+        types.discard(_NONE)
+        if not types:
             out[k] = "null"
-            continue
-        if t is _NUMBER:
+        elif len(types) == 1:
+            scalar = _SCALAR.get(types.pop())
+            out[k] = scalar[0] if scalar and shreddable(k) else "json"
+        elif types == {int, float}:
             out[k] = "number" if shreddable(k) else "json"
-            continue
-        scalar = _SCALAR.get(t) if t is not _MIXED else None
-        out[k] = scalar[0] if scalar and shreddable(k) else "json"
+        else:
+            out[k] = "json"
     return out
 
 
@@ -82,21 +74,24 @@ def nested_candidates(types: dict[str, str]) -> list[str]:
     return [f for f in nested.nested_candidates(types) if shreddable(f)]
 
 
+def columns(docs: list[dict[str, Any]], fields: list[str]) -> dict[str, Sequence[Any]]:
+    """The values of each of ``fields`` over ``docs`` (missing: None)."""
+    return nested.columns(docs, fields)
+
+
+def _arrow(values: Sequence[Any], kind: str) -> pa.Array:
+    if kind == "timestamp":
+        return pa.array(values, type=pa.timestamp("us", tz="UTC"))
+    if kind == "number":
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    return pa.array(values, type=ARROW_TYPES[kind])
+
+
 def shred_columns(docs: list[dict[str, Any]],
                   types: dict[str, str]) -> list[tuple[str, pa.Array]]:
-    cols = []
-    for field, kind in types.items():
-        if kind not in ARROW_TYPES:
-            continue
-        values = [d.get(field) for d in docs]
-        if kind == "timestamp":
-            arr = pa.array(values, type=pa.timestamp("us", tz="UTC"))
-        elif kind == "number":
-            arr = pa.array([None if v is None else float(v) for v in values], type=pa.float64())
-        else:
-            arr = pa.array(values, type=ARROW_TYPES[kind])
-        cols.append((field, arr))
-    return cols
+    fields = [f for f, kind in types.items() if kind in ARROW_TYPES]
+    cols = columns(docs, fields)
+    return [(f, _arrow(cols[f], types[f])) for f in fields]
 
 
 #: strings longer than this on average (bodies, descriptions) are not shredded: they are rarely
@@ -106,23 +101,37 @@ LONG_TEXT = 64
 
 def mark_long_text(docs: list[dict[str, Any]], types: dict[str, str]) -> dict[str, str]:
     """``string`` fields whose values are long on average become ``text`` (not shredded)."""
+    strings = [f for f, kind in types.items() if kind == "string"]
+    return _mark_long(types, columns(docs, strings))
+
+
+def _mark_long(types: dict[str, str], cols: dict[str, Sequence[Any]]) -> dict[str, str]:
     for field, kind in types.items():
         if kind == "string":
-            values = [v for d in docs if (v := d.get(field)) is not None]
+            values = cols[field]
+            if None in values:
+                values = [v for v in values if v is not None]
             if values and sum(map(len, values)) > LONG_TEXT * len(values):
                 types[field] = "text"
     return types
 
 
 def with_shredded(table: pa.Table, docs: list[dict[str, Any] | None]) -> pa.Table:
-    """Add the shredded columns and the fields metadata to a DATA_SCHEMA table."""
+    """Add the shredded columns and the fields metadata to a DATA_SCHEMA table. Each field's
+    values are gathered once (at C speed) and serve the type decisions and the columns alike."""
     present = [d if d is not None else {} for d in docs]
-    types = mark_long_text(present, field_types(present))
-    for name, arr in shred_columns(present, types):
-        table = table.append_column(pa.field(name, arr.type), arr)
-    shapes = nested.storable(nested.infer(present, nested_candidates(types)))
+    cols = columns(present, list(dict.fromkeys(chain.from_iterable(present))))
+    types = _mark_long(_kinds(cols), cols)
+    scalars = [f for f, kind in types.items() if kind in ARROW_TYPES]
+    candidates = nested_candidates(types)
+    for name in scalars:
+        kind = types[name]
+        if kind in ARROW_TYPES:
+            arr = _arrow(cols[name], kind)
+            table = table.append_column(pa.field(name, arr.type), arr)
+    shapes = nested.storable({f: nested.infer_values(cols[f]) for f in candidates})
     for name, shape in shapes.items():
-        arr = nested.column([d.get(name) for d in present], shape)
+        arr = nested.column(cols[name], shape)
         table = table.append_column(pa.field(name, arr.type), arr)
     meta = dict(table.schema.metadata or {})
     meta[FIELDS_META_KEY] = dumps(types)

@@ -71,6 +71,26 @@ def prepare_create(collection: str, doc: Any, new_id: str | None = None) -> Prep
 _type_of = functools.lru_cache(maxsize=1024)(type_name)
 
 
+def prepare_creates(collection: str, docs: list[Any], fresh: list[str]) -> list[PreparedDoc]:
+    """``prepare_create`` for many documents with new ids ``fresh``, the per-document
+    checks inlined for the common bulk case (a plain dict without ``$id``/``$type``); any
+    other document goes through ``prepare_create`` itself, so errors are the same."""
+    etype = _type_of(collection)
+    prefix = collection + "/"
+    out: list[PreparedDoc] = []
+    append = out.append
+    for doc, lid in zip(docs, fresh, strict=True):
+        if (type(doc) is dict and "$id" not in doc and "$type" not in doc
+                and RESERVED_FIELDS.isdisjoint(doc)):
+            user = validate_document(doc)
+            if "name" in user:
+                check_name(user)
+            append(PreparedDoc(prefix + lid, etype, encode_doc(user), user, True))
+        else:
+            append(prepare_create(collection, doc, lid))
+    return out
+
+
 def stage_create(b: WriteBatch, collection: str, prep: PreparedDoc, actor: str) -> Row:
     existing = b.current(collection, prep.id)
     if existing is not None and not existing.tomb:
@@ -229,9 +249,9 @@ def upsert_base(filter: dict[str, Any] | None) -> tuple[str | None, dict[str, An
     return eid, base
 
 
-__all__ = ["PreparedDoc", "check_actor", "check_expected", "prepare_create", "stage_create",
-           "stage_hard_delete", "stage_insert_from_update", "stage_restore", "stage_soft_delete",
-           "stage_update", "upsert_base"]
+__all__ = ["PreparedDoc", "check_actor", "check_expected", "prepare_create", "prepare_creates",
+           "stage_create", "stage_creates", "stage_hard_delete", "stage_insert_from_update",
+           "stage_restore", "stage_soft_delete", "stage_update", "upsert_base"]
 
 
 def matching_rows(b: WriteBatch, collection: str, filter: dict[str, Any] | None) -> list[Row]:

@@ -54,6 +54,7 @@ _TAG_BYTES = re.compile(rb'\$[bdf]"\s*:')
 #: Keys already found valid: checking a key costs one set lookup instead of four string tests.
 _GOOD_KEYS: set[str] = set()
 _GOOD_KEYS_MAX = 100_000
+_STR_ONLY = {str}
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -131,14 +132,18 @@ def _norm(v: Any, depth: int) -> Any:
             raise _Invalid(ErrorCode.INVALID_INPUT, f"nested deeper than {MAX_DEPTH} levels")
         out = None
         key = None
+        known = _GOOD_KEYS.issuperset(v)  # one set operation instead of a lookup per key
         try:
             for key, x in v.items():
-                if not (type(key) is str and key in _GOOD_KEYS):
+                if not known and not (type(key) is str and key in _GOOD_KEYS):
                     _check_key(key)
                 tx = type(x)  # inline pre-check of the common scalars: saves a call each
                 if ((tx is str and x.isascii()) or tx is float or tx is bool or x is None
                         or (tx is int and _INT64_MIN <= x <= _INT64_MAX)):
                     continue
+                if (tx is list and depth + 1 < MAX_DEPTH and set(map(type, x)) == _STR_ONLY
+                        and all(map(str.isascii, x))):
+                    continue  # a list of ASCII strings (tags, say): checked without a call
                 y = _norm(x, depth + 1)
                 if y is not x:
                     if out is None:
@@ -261,19 +266,26 @@ def _has_nonfinite(root: Any) -> bool:
     return False
 
 
+def _null_token(out: bytes) -> bool:
+    """Does compact JSON hold a ``null`` token? Text such as "nulla" holds ``null`` too, but
+    a token always follows ``:``, ``[`` or ``,`` (text like "a:null" is a harmless false alarm:
+    it only costs a scan for NaN)."""
+    return b":null" in out or b",null" in out or b"[null" in out
+
+
 def encode_doc(doc: dict) -> str:
     """``orjson.dumps(encode_value(doc)).decode()``, fast.
 
     orjson walks the tree in C and calls ``_default`` only for bytes/datetimes. The one thing
     it gets wrong silently is NaN/±inf (written as ``null``), so only when the output holds a
-    ``null`` do we scan for them and, if found, take the slow pure-Python route.
+    ``null`` token do we scan for them and, if found, take the slow pure-Python route.
     """
     try:
         out = orjson.dumps(doc, default=_default, option=_DUMPS_OPTS)
     except orjson.JSONEncodeError as e:  # input that skipped validation: say precisely why
         validate_value(doc)
         raise ValidationError(f"cannot encode document: {e}", code=ErrorCode.INVALID_INPUT) from e
-    if b"null" in out and _has_nonfinite(doc):
+    if b"null" in out and _null_token(out) and _has_nonfinite(doc):
         out = orjson.dumps(encode_value(doc))
     return out.decode()
 
