@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,16 +24,19 @@ from parquedb.engine import rowblocks
 from parquedb.engine.format import (
     DATA_SCHEMA,
     EVENTS_SCHEMA,
+    TS,
     Event,
     data_key,
     events_key,
     events_to_table,
     rows_to_table,
+    str_array,
     table_to_events,
     table_to_rows,
 )
 from parquedb.engine.shred import read_field_types, with_shredded
 from parquedb.model.entity import Row, new_ulid
+from parquedb.model.values import dumps
 from parquedb.storage import Storage
 from parquedb.storage.rangefile import RangeFile
 
@@ -153,6 +157,35 @@ def _encode(table: pa.Table, sort_by: list[str], row_group_size: int) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, row_group_size=row_group_size, **parquet_options(table.schema))
     return buf.getvalue()
+
+
+_SYSTEM_PART = itemgetter(slice(1, 10))  # a row image without its id and doc
+
+
+def _events_table(events: list[Event], keep_seq: bool) -> pa.Table:
+    """``events_to_table``, with the per-event Python work of creates done in bulk: the
+    system part of each image (the same for all of a bulk create's rows) is serialised once
+    per distinct value. Any other batch takes ``events_to_table`` itself."""
+    if keep_seq or not events or any(e.after is None or e.before is not None for e in events):
+        return events_to_table(events, keep_seq=keep_seq)
+    afters = cast("list[list[Any]]", [e.after for e in events])
+    n = len(events)
+    systems = list(map(tuple, map(_SYSTEM_PART, afters)))
+    texts = {k: dumps(list(k)).decode() for k in dict.fromkeys(systems)}
+    none = pa.array([None] * n, type=pa.string())
+    cols = [
+        pa.array([e.id for e in events], type=pa.string()),
+        pa.array([None] * n, type=pa.int64()).cast(TS),
+        pa.array([None] * n, type=pa.int64()),
+        pa.array([e.op for e in events], type=pa.string()),
+        pa.array([e.entity_id for e in events], type=pa.string()),
+        pa.array([e.version for e in events], type=pa.int64()),
+        pa.array([e.actor for e in events], type=pa.string()),
+        none, none,
+        pa.array(list(map(texts.__getitem__, systems)), type=pa.string()),
+        str_array([a[10] for a in afters]),
+    ]
+    return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
 
 
 class DataFiles:
@@ -424,7 +457,7 @@ class DataFiles:
         key = events_key(collection, new_ulid())
         order = [(e.entity_id, e.id) for e in events]
         in_order = order == sorted(order)  # a bulk create's events are: no sort (a copy)
-        return key, self._write(key, events_to_table(events, keep_seq=keep_seq),
+        return key, self._write(key, _events_table(events, keep_seq),
                                 [] if in_order else ["entityId", "id"], ROW_GROUP_SIZE)
 
     def _read_range(self, key: str, start: int, end: int) -> bytes:

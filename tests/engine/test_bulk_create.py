@@ -20,8 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parquedb
-from parquedb.engine import nested, shred
+from parquedb.engine import datafiles, nested, rowblocks, shred
+from parquedb.engine.format import Event, events_to_table
 from parquedb.errors import ValidationError
+from parquedb.model.entity import Row
 from parquedb.model.values import decode_doc, encode_doc, validate_document
 from parquedb.testing import live_files, tune
 
@@ -176,3 +178,39 @@ def test_ids_out_of_order_are_sorted_in_the_file(tmp_path: Any) -> None:
             got = db.posts.get(lids[i])
             assert got is not None and got["v"] == i and got["b"] == bytes([i % 256])
         assert db.posts.count({"v": {"$gte": 2990}}) == 10
+
+
+def _rows(n: int) -> list[Row]:
+    return [Row(f"c/{i:06d}", "T", 1, 5, "a", 5, "a", None if i % 3 else 7, None, i % 4,
+                i % 7 == 0, None if i % 7 == 0 else f'{{"x":{i},"s":"\\"q\\""}}')
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 64, 65, 3000])
+def test_bulk_events_table_is_events_to_table(n: int) -> None:
+    creates = [Event(3, 9, f"E{i:06d}", "create", r.id, 1, "a", None, r.to_list())
+               for i, r in enumerate(_rows(n)) if not r.tomb]
+    mixed = [*creates, Event(3, 9, "F", "delete", "c/x", 2, "a", _rows(1)[0].to_list(), None)]
+    for events in (creates, mixed):
+        for keep in (False, True):
+            want = events_to_table(events, keep_seq=keep)
+            got = datafiles._events_table(events, keep)
+            assert got.equals(want) and got.schema.equals(want.schema, check_metadata=True)
+
+
+def test_row_blocks_same_bytes_however_rows_arrive() -> None:
+    rows = _rows(5000)  # more blocks than one hand-over to the compressing thread
+    whole = rowblocks.BlockWriter(False)
+    whole.add(rows)
+    data = whole.finish()
+    parts = rowblocks.BlockWriter(False)
+    for start in range(0, len(rows), 777):
+        parts.add(rows[start:start + 777])
+    assert parts.finish() == data
+    blocks = rowblocks.parse_footer(data, len(data))
+    assert isinstance(blocks, rowblocks.Blocks) and blocks.rows == 5000
+    for i in (0, 31, 32, 4999):
+        b = i // blocks.block
+        start, end, size = blocks.span(b)
+        got = rowblocks.row_of(rowblocks.decode_block(data[start:end], size).fields(i % 32), 0)
+        assert (got.id, got.doc, got.tomb) == (rows[i].id, rows[i].doc, rows[i].tomb)
