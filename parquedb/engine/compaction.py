@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from parquedb.engine import nested, rowblocks
 from parquedb.engine.datafiles import DATA_ROW_GROUP_SIZE, parquet_options
-from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table
+from parquedb.engine.format import DATA_SCHEMA, data_key, rows_to_table, table_to_rows
 from parquedb.engine.shred import (
     ARROW_TYPES,
     FIELDS_META_KEY,
@@ -77,7 +79,6 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
         drop_tombstones = len(sources) == len(cs.files)
         if not sources and not cs.rows and not cs.events:
             return {"collection": collection, "files_written": 0}
-        idx = snap.index(collection)
         total_in = sum(f.rows for f in sources) + len(cs.rows)
 
         # the output's shredded columns: the union of the sources' field types
@@ -103,10 +104,8 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
         pending: list[Row] = []
         in_file = 0
 
-        def flush_pending() -> None:
-            nonlocal writer, pending, out_key, out_path, blocks, blocks_sink, blocks_path
-            if not pending:
-                return
+        def open_file() -> None:
+            nonlocal writer, out_key, out_path, blocks, blocks_sink, blocks_path
             if writer is None:  # stream into local files: memory stays one batch
                 out_key = data_key(collection, new_ulid())
                 out_path = table.storage.temp_path(out_key)
@@ -114,7 +113,13 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
                 blocks_path = table.storage.temp_path(rowblocks.rows_key(out_key))
                 blocks_sink = open(blocks_path, "wb")  # noqa: SIM115 (closed in close_file)
                 blocks = rowblocks.BlockWriter(keep_seq=True, sink=blocks_sink)
-            assert blocks is not None
+
+        def flush_pending() -> None:
+            nonlocal pending
+            if not pending:
+                return
+            open_file()
+            assert writer is not None and blocks is not None
             blocks.add(pending)
             tbl = rows_to_table(pending, keep_seq=True)
             docs: list[dict[str, Any]] = []
@@ -150,19 +155,40 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
             blocks = blocks_sink = None
             in_file = 0
 
-        for row in _sorted_sources(table, collection, sources, idx):
-            seen += 1
-            if row.tomb and drop_tombstones:
-                continue
-            pending.append(row)
-            in_file += 1
-            rows_out += 1
-            if len(pending) >= WRITE_BATCH:
-                flush_pending()
+        disjoint = None if cs.rows else _disjoint_sources(table, cs, sources, schema)
+        if disjoint is not None:
+            # every row is current and already encoded: Arrow batches and row lists move to
+            # the output without a document being decoded and without the id index, a dict of
+            # every id in the collection (see _disjoint_sources)
+            for chunk, rows, n_in in _merge_disjoint(table, disjoint, schema, drop_tombstones):
+                seen += n_in
+                if rows:
+                    open_file()
+                    assert writer is not None and blocks is not None
+                    blocks.add(rows)
+                    writer.write_table(chunk, row_group_size=DATA_ROW_GROUP_SIZE)
+                    in_file += len(rows)
+                    rows_out += len(rows)
                 if progress:
                     progress("compact " + collection, seen, total_in)
-            if in_file >= TARGET_FILE_ROWS:
-                close_file()
+                if in_file >= TARGET_FILE_ROWS:
+                    close_file()
+        else:
+            # which rows are current: the id index (built here if no read built it yet)
+            idx = snap.index(collection)
+            for row in _sorted_sources(table, collection, sources, idx):
+                seen += 1
+                if row.tomb and drop_tombstones:
+                    continue
+                pending.append(row)
+                in_file += 1
+                rows_out += 1
+                if len(pending) >= WRITE_BATCH:
+                    flush_pending()
+                    if progress:
+                        progress("compact " + collection, seen, total_in)
+                if in_file >= TARGET_FILE_ROWS:
+                    close_file()
         close_file()
 
         events_actions: list[dict[str, Any]] = []
@@ -196,6 +222,78 @@ def compact_collection(table: Table, collection: str, *, full: bool = True,
                 "files_removed": len(source_keys) if commit else 0,
                 "files_written": len(written) if commit else 0,
                 "rows_in": total_in, "rows_written": rows_out}
+
+
+def _disjoint_sources(table: Table, cs: Any, sources: list[Any],
+                      schema: pa.Schema) -> list[Any] | None:
+    """The sources in ``$id`` order when compacting them needs no decoding, else None.
+
+    That holds when the ``$id`` ranges of all the collection's live data files (from their
+    footers) are pairwise disjoint and nothing is inlined: an id then has exactly one version
+    in the store, so every row of a source is current and the sources need no merge, only
+    concatenation in order; and when every source already has the output's columns and types,
+    so its batches are the output's as they are. Bulk loads of fresh ids give exactly this."""
+    spans = []
+    for f in cs.files.values():
+        if f.rows == 0:
+            continue
+        r = table.files.id_ranges(f.key)
+        if r is None or not r.lows:
+            return None
+        spans.append((r.lows[0], r.highs[-1], f.key))
+    spans.sort()
+    if any(a[1] >= b[0] for a, b in pairwise(spans)):
+        return None
+    want = [(f.name, f.type) for f in schema]
+    for f in sources:
+        got = table.files.parquet_file(f.key).schema_arrow
+        if [(g.name, g.type) for g in got] != want:
+            return None
+    order = {key: i for i, (_, _, key) in enumerate(spans)}
+    return sorted((f for f in sources if f.rows), key=lambda f: order[f.key])
+
+
+def _merge_disjoint(table: Table, sources: list[Any], schema: pa.Schema,
+                    drop_tombstones: bool) -> Iterator[tuple[pa.Table, list[Row], int]]:
+    """Yield ``(chunk, rows, rows read)``: the sources' rows in order, as output chunks of
+    one row group each (:data:`WRITE_BATCH` rows, carried across source boundaries so small
+    sources do not make small row groups) and as rows for the row blocks. A null ``_seq``
+    becomes the seq of the commit that added the source."""
+    held: list[pa.Table] = []
+    held_rows: list[Row] = []
+    n_in = 0
+
+    def cut(final: bool) -> Iterator[tuple[pa.Table, list[Row], int]]:
+        nonlocal held, held_rows, n_in
+        total = sum(t.num_rows for t in held)
+        if total < WRITE_BATCH and not final:
+            return
+        whole = pa.concat_tables(held) if held else schema.empty_table()
+        step = WRITE_BATCH if not final else max(1, total)
+        start = 0
+        while total - start >= step or (final and start < total):
+            n = min(step, total - start)
+            yield whole.slice(start, n), held_rows[start:start + n], n_in
+            n_in = 0
+            start += n
+        held = [whole.slice(start)] if start < total else []
+        held_rows = held_rows[start:]
+
+    for f in sources:
+        pf = table.files.parquet_file(f.key)
+        for batch in pf.iter_batches(batch_size=WRITE_BATCH, columns=schema.names):
+            tbl = pa.Table.from_batches([batch])
+            n_in += tbl.num_rows
+            seq_i = tbl.schema.get_field_index("_seq")
+            tbl = tbl.set_column(seq_i, "_seq", pc.fill_null(tbl.column(seq_i), f.seq))
+            if drop_tombstones:
+                tbl = tbl.filter(pc.invert(pc.fill_null(tbl.column("_tomb"), False)))
+            if tbl.num_rows == 0:
+                continue
+            held.append(tbl.cast(schema))
+            held_rows.extend(table_to_rows(tbl, f.seq))
+            yield from cut(final=False)
+    yield from cut(final=True)
 
 
 def _nested_shapes(table: Table, sources: list[Any], inline_docs: list[dict[str, Any]],
