@@ -116,7 +116,7 @@ class Snapshot:
         cs = self.state.collections.get(collection)
         if cs is None:
             return []
-        if not cs.files:
+        if not cs.files or not cs.rows:
             return list(cs.rows.values())
         idx = self._index_of(collection, cs)
         out = []
