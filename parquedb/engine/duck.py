@@ -32,6 +32,7 @@ from parquedb.engine.shred import (
     shred_columns,
 )
 from parquedb.engine.snapshot import Snapshot
+from parquedb.model.entity import Row
 from parquedb.storage.duckfs import StoreFileSystem
 from parquedb.support.sqltext import quote, sql_str
 
@@ -120,6 +121,17 @@ class Duck:
         return self.fs.uri(key)
 
 
+_LOCATION = ("filename", "file_row_number")
+
+
+def _with_location(tbl: pa.Table) -> pa.Table:
+    """``tbl`` (inlined rows) with the location columns: no file, the row's place."""
+    tbl = tbl.append_column(pa.field("filename", pa.string()),
+                            pa.nulls(tbl.num_rows, pa.string()))
+    return tbl.append_column(pa.field("file_row_number", pa.int64()),
+                             pa.array(range(tbl.num_rows), pa.int64()))
+
+
 def _without_case_clashes(types: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """DuckDB matches column names without regard to case (a file with ``a`` and ``A`` reads
     as ``a`` and ``A_1``, and files are united by name the same way): a field whose name
@@ -179,18 +191,46 @@ class CurrentRows:
         out.update(SYSTEM_TYPES)
         return out
 
-    def sql(self) -> str:
-        """``SELECT`` of the current rows (tombstones included; callers filter ``_tomb``)."""
+    def can_locate(self) -> bool:
+        """Whether :meth:`sql` can say where each row is stored (``locate=True``) and
+        :meth:`fetch` read rows back from their row blocks: local files that all have them,
+        and no user field named like DuckDB's location columns."""
+        if not self.duck.storage.is_local or not all(f.companion for f in self._files):
+            return False
+        return not any(k.casefold() in _LOCATION for k in self.field_types)
+
+    def file_rows(self) -> int:
+        """Rows in the live data files (stale versions included)."""
+        return sum(f.rows for f in self._files)
+
+    def fetch(self, locations: list[tuple[str | None, int]]) -> list[Row]:
+        """The rows at ``(filename, row number)`` locations from ``sql(locate=True)`` (an
+        inlined row has no filename; its number is its place in the inlined rows): each read
+        from its file's row blocks, a few KB each, decoded rows cached (files never change)."""
+        by_name = {self.duck.key_name(f.key): f for f in self._files}
+        row_at = self.snap.files.row_at
+        out: list[Row] = []
+        for name, rownum in locations:
+            if name is None:
+                out.append(self._inline_rows[rownum])
+            else:
+                info = by_name[name]
+                out.append(row_at(info.key, rownum, info.seq))
+        return out
+
+    def sql(self, locate: bool = False) -> str:
+        """``SELECT`` of the current rows (tombstones included; callers filter ``_tomb``);
+        with ``locate``, also ``filename`` and ``file_row_number`` (see :meth:`fetch`)."""
         typed = [k for k, t in self.field_types.items() if t in ARROW_TYPES]
         cols = ", ".join([quote(c) for c in DATA_SCHEMA.names] + [quote(c) for c in typed]
-                         + [quote(c) for c in self.shapes])
+                         + [quote(c) for c in self.shapes] + (list(_LOCATION) if locate else []))
         parts: list[str] = []
         idx = self.snap.index(self.collection) if self._files else None
         stale_of = idx.stale if idx else {}
         clean = [f.key for f in self._files if not stale_of.get(f.key)]
         dirty = [f.key for f in self._files if stale_of.get(f.key)]
         if clean:
-            src = self.duck.file_source(clean, row_numbers=False)
+            src = self.duck.file_source(clean, row_numbers=locate)
             parts.append(f"SELECT * FROM {src}")
         if dirty:
             stale_names, stale_rows = [], []
@@ -204,7 +244,8 @@ class CurrentRows:
             self.duck.con.register(sname, stale)
             self.registered.append(sname)
             src = self.duck.file_source(dirty, row_numbers=True)
-            parts.append(f"SELECT * EXCLUDE (filename, file_row_number) FROM {src} AS f "
+            keep = "*" if locate else "* EXCLUDE (filename, file_row_number)"
+            parts.append(f"SELECT {keep} FROM {src} AS f "
                          f"ANTI JOIN {sname} AS s USING (filename, file_row_number)")
         if self._inline_rows:
             tbl = rows_to_table(self._inline_rows, keep_seq=True)
@@ -214,6 +255,8 @@ class CurrentRows:
             for name, shape in self.shapes.items():
                 arr = nested.column([d.get(name) for d in self._inline_docs], shape)
                 tbl = tbl.append_column(pa.field(name, arr.type), arr)
+            if locate:
+                tbl = _with_location(tbl)
             iname = f"_pq_inline_{next(_names)}"
             self.duck.con.register(iname, tbl)
             self.registered.append(iname)
@@ -226,6 +269,8 @@ class CurrentRows:
             for k, shape in self.shapes.items():
                 typ = nested.arrow_type(shape)
                 empty = empty.append_column(pa.field(k, typ), pa.array([], typ))
+            if locate:
+                empty = _with_location(empty)
             ename = f"_pq_empty_{next(_names)}"
             self.duck.con.register(ename, empty)
             self.registered.append(ename)

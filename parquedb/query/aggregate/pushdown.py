@@ -80,7 +80,8 @@ def translate_group(spec: Any, types: dict[str, str]) -> tuple[str, str | None, 
         elif op == "$sum" and isinstance(arg, int) and not isinstance(arg, bool):
             if not _INT64[0] <= arg <= _INT64[1]:
                 return None
-            expr = f"count(*)::HUGEINT * ({arg})::HUGEINT"
+            # a count needs no 128-bit product (the common ``{"$sum": 1}``)
+            expr = "count(*)" if arg == 1 else f"count(*)::HUGEINT * ({arg})::HUGEINT"
         elif op in ("$sum", "$avg", "$min", "$max") and isinstance(arg, str) \
                 and arg.startswith("$") and "." not in arg:
             kind = types.get(arg[1:])
