@@ -3,9 +3,9 @@
     .venv/bin/python -m benchmarks.memory_steps --n 500000
 
 Loads N blog posts in batches of 10,000 (generated per batch, so neither the dataset nor its
-ids are ever held whole), compacts, gets one entity (building the id index), then runs the selective find, the
-range + sort + limit and the count by status, printing VmRSS / VmHWM in MiB after each step:
-it shows what the database keeps and whether scans stay flat.
+ids are ever held whole), compacts, gets one entity, then runs the selective find, the range +
+sort + limit and the count by status, printing VmRSS / VmHWM in MiB after each step: it shows
+what the database keeps and whether scans stay flat.
 """
 
 from __future__ import annotations
