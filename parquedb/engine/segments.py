@@ -11,9 +11,10 @@ as a failed create-if-absent tells it for object commits.
 Lines are pure JSON (a commit's bytes never hold a raw newline), so a segment is also a
 newline-delimited JSON file any reader can scan. A line without its newline is being written,
 or was torn by a crash before its sync returned (it was never acknowledged): readers stop
-before it, and the next writer truncates it away under the lock. A segment past
-:data:`SEGMENT_BYTES` is closed: the next commit starts a new one, created like any object
-(create-if-absent, file and folder synced), so vacuum can drop old segments whole.
+before it, and the next writer truncates it away under the lock. The first commit of a block
+creates its segment like any object (create-if-absent, file and folder synced); a segment past
+:data:`SEGMENT_BYTES` takes no more lines, and the rest of its block are objects. Vacuum drops
+a segment whole once its block is below its cut.
 
 Remote stores never append (object storage has no append); a local folder copied to a bucket
 still reads its segments, whole, through the storage.
@@ -25,7 +26,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import orjson
 
@@ -289,7 +290,7 @@ class Segments:
         """Delete the segments whose block ends at or below ``seq``: every commit they hold
         is, and no writer appends to them again. Returns how many commits went."""
         removed = 0
-        ctx = self.locked() if self.dir is not None else _nothing()
+        ctx = self.locked() if self.dir is not None else nullcontext()
         with self._mutex, ctx:
             for block in self.blocks():
                 if block + SEGMENT_COMMITS - 1 > seq:
@@ -314,11 +315,6 @@ class Segments:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 __all__ = ["SEGMENT_BYTES", "SEGMENT_COMMITS", "Segments", "block_of", "block_of_key",
