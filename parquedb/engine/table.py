@@ -98,8 +98,8 @@ class Table:
         self.writer = new_ulid()
         self.lock = threading.RLock()
         self._last_refresh = 0.0
-        # local folders: the log folder's (mtime, inode) when it was last found to hold no
-        # commit past ours (see _log_unchanged)
+        # local folders: the log folder's (mtime, inode) and the current segment's (inode,
+        # size) when they were last found to hold no commit past ours (see _log_stamp)
         self._log_dir = storage.local_path(LOG_DIR) if storage.is_local else None
         self._log_seen: tuple[int, ...] | None = None
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
