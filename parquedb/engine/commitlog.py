@@ -10,6 +10,7 @@ a segment. Reading asks the segments first, then the object; the seqs of both ar
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 
 from parquedb.engine.format import LOG_DIR, VACUUM_KEY, log_key, seq_of_key
 from parquedb.engine.segments import Segments
@@ -44,6 +45,15 @@ class CommitLog:
         """Publish commit ``seq`` in a segment; False when another writer took ``seq``."""
         assert self.segments is not None and self.appends
         return self.segments.append(seq, data)
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold every other appender off (the segments' lock) while a writer that kept losing
+        races plans and publishes: under it the next seq cannot be taken. A no-op where
+        commits are objects (there create-if-absent is the only arbiter)."""
+        if not self.appends:
+            return nullcontext()
+        assert self.segments is not None
+        return self.segments.locked()
 
     def seqs(self) -> list[int]:
         """Every commit present, ascending (one LIST, plus reading the segments)."""

@@ -111,6 +111,10 @@ class Segments:
         self.durable = getattr(storage, "durable", True)
         self._segs: dict[int, _Segment | None] = {}  # block -> segment (None: no such file)
         self._lock_fd: int | None = None
+        # the flock is reentrant within a thread: a writer that holds it across plan and
+        # publish (after lost races) appends under it again
+        self._lock_owner = threading.RLock()
+        self._lock_depth = 0
         # the index is shared by threads (parallel commit reads, a reader beside a writer)
         self._mutex = threading.RLock()
 
@@ -226,7 +230,29 @@ class Segments:
     # -- appending (local folders) -------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """The store-wide append lock (``flock``: released by the kernel if we die)."""
+        """The store-wide append lock (``flock``: released by the kernel if we die).
+
+        Reentrant in one thread; other threads of this process wait for it like other
+        processes do."""
+        assert self.dir is not None
+        with self._lock_owner:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            fd = self._open_lock()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open_lock(self) -> int:
         assert self.dir is not None
         if self._lock_fd is None:
             ensure = getattr(self.storage, "ensure_folder", None)  # durably: a new store's
@@ -236,11 +262,7 @@ class Segments:
                 os.makedirs(self.dir, exist_ok=True)
             self._lock_fd = os.open(os.path.join(self.dir, LOCK_NAME), os.O_RDWR | os.O_CREAT,
                                     0o644)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        return self._lock_fd
 
     def append(self, seq: int, data: bytes) -> bool:
         """Publish commit ``seq``: True if this writer now owns it, False if it was taken.
@@ -250,7 +272,8 @@ class Segments:
         is none; otherwise (a full segment, or objects after it) it becomes an object."""
         assert self.dir is not None
         line = data + b"\n"
-        with self._mutex, self.locked():
+        # the lock first: waiting for another process holds up no reader of this one
+        with self.locked(), self._mutex:
             seg = self._segment(block_of(seq), fresh=True)
             if seg is not None:
                 self._catch_up(seg, locked=True)
@@ -291,7 +314,7 @@ class Segments:
         is, and no writer appends to them again. Returns how many commits went."""
         removed = 0
         ctx = self.locked() if self.dir is not None else nullcontext()
-        with self._mutex, ctx:
+        with ctx, self._mutex:
             for block in self.blocks():
                 if block + SEGMENT_COMMITS - 1 > seq:
                     break

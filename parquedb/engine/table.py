@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from parquedb.engine.batch import WriteBatch
@@ -54,6 +55,9 @@ log = logging.getLogger("parquedb.engine")
 
 Build = Callable[[Snapshot, WriteBatch], Any]
 R = TypeVar("R")
+
+#: lost commit races after which a writer plans and publishes under the log's append lock
+PESSIMISTIC_AFTER = 3
 
 
 class _Pending:
@@ -361,24 +365,27 @@ class Table:
     def _commit_group(self, group: list[_Pending], info: dict[str, Any] | None) -> None:
         try:
             for attempt in range(self.settings.max_commit_attempts):
-                self.refresh(force=True)
-                state = self.snapshot.state
-                seq = state.seq + 1
-                ts = max(now_micros(), state.ts + 1)
-                batch = WriteBatch(self.snapshot, seq, ts)
-                for req in group:
-                    req.run(self.snapshot, batch, isolated=len(group) > 1)
-                if len(group) == 1 and group[0].error is not None:
-                    group[0].done = True  # its plan failed: nothing of it may be committed
-                    return
-                actions = self._actions(batch)
-                if not actions:
+                with self._turn(attempt):
+                    self.refresh(force=True)
+                    state = self.snapshot.state
+                    seq = state.seq + 1
+                    ts = max(now_micros(), state.ts + 1)
+                    batch = WriteBatch(self.snapshot, seq, ts)
                     for req in group:
-                        req.done = True
-                    return
-                commit = Commit(seq, ts, self.writer, actions, info or {})
-                if self._publish(commit):
-                    self._apply(commit)
+                        req.run(self.snapshot, batch, isolated=len(group) > 1)
+                    if len(group) == 1 and group[0].error is not None:
+                        group[0].done = True  # its plan failed: nothing of it may be committed
+                        return
+                    actions = self._actions(batch)
+                    if not actions:
+                        for req in group:
+                            req.done = True
+                        return
+                    commit = Commit(seq, ts, self.writer, actions, info or {})
+                    won = self._publish(commit)
+                    if won:
+                        self._apply(commit)
+                if won:  # (the observers run outside the lock: one may compact)
                     for req in group:
                         req.commit = commit if req.error is None else None
                         req.done = True
@@ -445,19 +452,32 @@ class Table:
                        *, info: dict[str, Any] | None = None) -> Commit | None:
         """Commit prepared actions; ``plan`` re-checks them against each newer state."""
         with self.lock:
-            for _ in range(self.settings.max_commit_attempts):
-                self.refresh(force=True)
-                actions = plan(self.snapshot)
-                if not actions:
-                    return None
-                state = self.snapshot.state
-                commit = Commit(state.seq + 1, max(now_micros(), state.ts + 1), self.writer,
-                                actions, info or {})
-                if self._publish(commit):
-                    self._apply(commit)
+            for attempt in range(self.settings.max_commit_attempts):
+                with self._turn(attempt):
+                    self.refresh(force=True)
+                    actions = plan(self.snapshot)
+                    if not actions:
+                        return None
+                    state = self.snapshot.state
+                    commit = Commit(state.seq + 1, max(now_micros(), state.ts + 1),
+                                    self.writer, actions, info or {})
+                    won = self._publish(commit)
+                    if won:
+                        self._apply(commit)
+                if won:
                     self._after_commit(commit)
                     return commit
             raise CommitConflictError("gave up committing after lost races")
+
+    def _turn(self, attempt: int) -> AbstractContextManager[None]:
+        """Optimistic first: plan, then publish, re-plan on a lost race. A writer whose plan
+        is slow (a bulk load writing its Parquet files) can lose every race to writers whose
+        commits are small, so after ``PESSIMISTIC_AFTER`` lost races it plans and publishes
+        holding the log's append lock, which always wins (local segments; object storage has
+        no lock and keeps backing off)."""
+        if attempt < PESSIMISTIC_AFTER:
+            return nullcontext()
+        return self.log.exclusive()
 
     def _publish(self, commit: Commit) -> bool:
         """Create ``_log/<seq>`` (or append it to the log segment); True if this writer now

@@ -395,3 +395,26 @@ def test_compaction_racing_writers_changes_no_answer(tmp_path: Any) -> None:
                 (eid, [(h["op"], h["version"]) for h in hist])
     finally:
         db.close()
+
+
+def test_bulk_writer_is_not_starved_by_small_commits(tmp_path: Any) -> None:
+    """A bulk create plans for a long time (it writes Parquet files) while two processes
+    commit single creates back to back: optimistically it would lose every race. After a few
+    lost races it plans under the log's lock, so it commits within a handful of attempts."""
+    root = str(tmp_path / "db")
+    parquedb.connect(root).close()
+    q = CTX.Queue()
+    barrier = CTX.Barrier(3)
+    stop = CTX.Event()
+    msgs, summaries = run_workers(
+        [(W.small_committer, (root, w, q, barrier, stop)) for w in range(2)]
+        + [(W.bulk_committer, (root, 9, q, barrier, stop, 3, 20_000, 6))], q)
+    assert summaries[9] == 3
+    small = sum(n for kind, _, n in msgs if kind == "small")
+    assert small > 0
+    db = parquedb.connect(root)
+    try:
+        assert db.bulk.count() == 60_000
+        assert db.small.count() == small
+    finally:
+        db.close()

@@ -313,3 +313,46 @@ def compactor(root: str, wid: int, q: Any, barrier: Any, writers_done: Any) -> N
         db.close()
         return {"runs": runs, "files_written": written}
     _guard(wid, q, go)
+
+
+# -- a slow writer among fast ones ----------------------------------------------------------
+def small_committer(root: str, wid: int, q: Any, barrier: Any, stop: Any) -> None:
+    """Single creates as fast as they commit, until ``stop``: every one is a small commit
+    that wins the next seq while a bulk writer is still writing its files."""
+    def go() -> int:
+        import parquedb
+
+        db = parquedb.connect(root)
+        barrier.wait(timeout=60)
+        n = 0
+        while not stop.is_set():
+            db.small.create({"$id": f"s{wid}-{n:06d}", "n": n})
+            n += 1
+        q.put(("small", wid, n))
+        db.close()
+        return n
+    _guard(wid, q, go)
+
+
+def bulk_committer(root: str, wid: int, q: Any, barrier: Any, stop: Any, batches: int,
+                   size: int, attempts: int) -> None:
+    """``batches`` bulk creates of ``size`` documents, each allowed only ``attempts`` lost
+    races: it must still get its turn."""
+    def go() -> int:
+        import parquedb
+        from parquedb.testing import tune
+
+        db = parquedb.connect(root)
+        tune(db, max_commit_attempts=attempts)
+        barrier.wait(timeout=60)
+        try:
+            time.sleep(0.2)  # let the small writers get going
+            for b in range(batches):
+                ids = db.bulk.create_many([{"$id": f"b{b:02d}-{j:06d}", "pad": "x" * 200}
+                                           for j in range(size)])
+                q.put(("bulk", wid, len(ids)))
+        finally:
+            stop.set()
+        db.close()
+        return batches
+    _guard(wid, q, go)
