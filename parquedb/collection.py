@@ -8,12 +8,22 @@ the plans of :mod:`parquedb.exec.writes`; every call passes the database's hook 
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from parquedb.engine import WriteBatch
-from parquedb.errors import EntityNotFoundError, ErrorCode, MVError, QueryError, ValidationError
+from parquedb.errors import (
+    AlreadyExistsError,
+    CommitConflictError,
+    EntityNotFoundError,
+    ErrorCode,
+    MVError,
+    QueryError,
+    ValidationError,
+)
 from parquedb.errors import arguments as A
 from parquedb.exec import reads
 from parquedb.exec import writes as W
@@ -46,7 +56,7 @@ class Collection:
     def _run(self, kind: str, op: str, fn: Callable[[], Any], **details: Any) -> Any:
         return self._runner(kind, op, self.name, fn, **details)
 
-    def _write(self, plan: Callable[[WriteBatch], Any]) -> Any:
+    def _write(self, plan: Callable[[WriteBatch], Any], *, alone: bool = False) -> Any:
         """Commit ``plan`` (re-planned after a lost race), or stage it in the transaction.
         A collection marked read-only (a materialized view) refuses, checked in the plan so
         that the state it commits on decides."""
@@ -58,7 +68,7 @@ class Collection:
                 raise MVError(f"{name!r} is a {why}: it is written only by its refresh",
                               code=ErrorCode.MV_ERROR, collection=name)
             return plan(b)
-        return self._session.write(guarded)
+        return self._session.write(guarded, alone=alone)
 
     def _fid(self, entity_id: Any) -> str:
         return full_id(self.name, entity_id)
@@ -80,33 +90,92 @@ class Collection:
                     progress: bool | None = None) -> list[str]:
         """Create many entities in one atomic commit; returns their ``$id``s in input order.
 
-        Large imports show progress on a terminal (``progress=False`` silences it)."""
+        ``docs`` may be any iterable, a generator included. A large load is prepared and
+        written in chunks (``bulk_chunk_rows``), each straight to its own data file, so it
+        holds one chunk in memory, not every document; on a local folder a generator is read
+        once, as it goes. The commit that makes the files live is still one: an error in any
+        document (or an id that exists) writes nothing. Large imports show progress on a
+        terminal (``progress=False`` silences it)."""
         def go() -> list[str]:
             who = check_actor(actor)
             if isinstance(docs, (dict, str, bytes)):
                 raise ValidationError("create_many takes a list of documents",
                                       code=ErrorCode.INVALID_TYPE)
-            docs_l = list(docs)
-            fresh = new_ulid.many(len(docs_l))
-            show = progress_printer(progress) if len(docs_l) >= 50_000 or progress else None
-            label = f"create_many {self.name}"
-            preps: list[W.PreparedDoc] = []
-            for i in range(0, len(docs_l), 10_000):  # in steps, to show progress
-                if show is not None:
-                    show(label, i, len(docs_l))
-                preps += W.prepare_creates(self.name, docs_l[i:i + 10_000], fresh[i:i + 10_000])
-
-            def plan(b: WriteBatch) -> list[str]:
-                W.stage_creates(b, self.name, preps, who)
-                return [p.id for p in preps]
-            out = self._write(plan) if preps else []
-            if show is not None:
-                show(label, len(docs_l), len(docs_l))
-            return out
+            session = self._session
+            chunk = session.settings.bulk_chunk_rows
+            source: Iterable[dict[str, Any]] = docs
+            if not isinstance(docs, list) and not session.plans_once:
+                source = list(docs)  # its plan may run again: keep the documents
+            if isinstance(source, list) and len(source) <= chunk:
+                return self._create_few(source, who, progress)
+            total = len(source) if isinstance(source, list) else 0
+            show = progress_printer(progress) if total >= 50_000 or progress or not total \
+                else None
+            return self._write(self._bulk_plan(source, who, chunk, total, show),
+                               alone=True)
         def paused() -> list[str]:
             with gc_paused():
                 return go()
         return self._run("mutation", "create_many", paused)
+
+    def _create_few(self, docs: list[dict[str, Any]], who: str,
+                    progress: bool | None) -> list[str]:
+        """``create_many`` of at most one chunk: prepared once, committed with any other
+        writes queued beside it."""
+        fresh = new_ulid.many(len(docs))
+        show = progress_printer(progress) if progress else None
+        label = f"create_many {self.name}"
+        preps: list[W.PreparedDoc] = []
+        for i in range(0, len(docs), 10_000):  # in steps, to show progress
+            if show is not None:
+                show(label, i, len(docs))
+            preps += W.prepare_creates(self.name, docs[i:i + 10_000], fresh[i:i + 10_000])
+
+        def plan(b: WriteBatch) -> list[str]:
+            W.stage_creates(b, self.name, preps, who)
+            return [p.id for p in preps]
+        out = self._write(plan) if preps else []
+        if show is not None:
+            show(label, len(docs), len(docs))
+        return out
+
+    def _bulk_plan(self, source: Iterable[dict[str, Any]], who: str, chunk: int, total: int,
+                   show: Any) -> Callable[[WriteBatch], list[str]]:
+        """The plan of a large ``create_many``: a chunk at a time, prepared, staged and spilled
+        to files (``WriteBatch.spill``). Spilled rows leave the batch, so the ids given by
+        the caller are remembered to refuse a duplicate in a later chunk."""
+        name, label = self.name, f"create_many {self.name}"
+        runs = [0]
+
+        def plan(b: WriteBatch) -> list[str]:
+            runs[0] += 1
+            if runs[0] > 1 and not isinstance(source, list):
+                raise CommitConflictError(  # (cannot happen where plans_once: stay safe)
+                    "create_many lost a commit race after reading its iterator: pass a list",
+                    code=ErrorCode.COMMIT_CONFLICT, collection=name)
+            ids: list[str] = []
+            given: set[str] = set()  # caller-chosen ids already spilled
+            it = iter(source)
+            while part := list(itertools.islice(it, chunk)):
+                if show is not None:
+                    show(label, len(ids), total)
+                preps = W.prepare_creates(name, part, new_ulid.many(len(part)))
+                named = [p.id for p in preps if not p.fresh]
+                for eid in named:
+                    if eid in given:
+                        raise AlreadyExistsError(f"{eid} already exists", collection=name,
+                                                 entity_id=eid)
+                W.stage_creates(b, name, preps, who)
+                ids += [p.id for p in preps]
+                del preps, part
+                if b.spill(name):
+                    given.update(named)
+            if show is not None:
+                show(label, len(ids), total or len(ids))
+                if not total:
+                    sys.stderr.write("\n")
+            return ids
+        return plan
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, id: str, *, include_deleted: bool = False,

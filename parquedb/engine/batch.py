@@ -8,7 +8,7 @@ commits in the same commit as the rows, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from parquedb.engine.datasets import DatasetFile
@@ -32,6 +32,12 @@ class WriteBatch:
         # event ids are ULIDs made of the commit time, seq and a counter: unique in the store,
         # ordered like the log, and free of the cost of randomness
         self._event_base = ((ts // 1000) << 80) | (seq << 24)
+        self._events_named = 0
+        #: add_file actions of rows already written out by :meth:`spill` (the commit's first)
+        self.spilled: list[dict[str, Any]] = []
+        #: set by a commit that may spill (one that runs alone): writes a collection's staged
+        #: rows and events to files and returns their actions
+        self.spiller: Callable[[str, list[Row], list[Event]], list[dict[str, Any]]] | None = None
 
     def __bool__(self) -> bool:
         return (any(self.rows.values()) or bool(self.staged_meta) or bool(self.ds_added)
@@ -87,11 +93,27 @@ class WriteBatch:
             if not row.tomb:
                 yield row
 
-    def name_events(self) -> None:
-        """Give every staged event its id (done once, in bulk, when the commit is built)."""
-        events = [e for evs in self.events.values() for e in evs]
-        for e, eid in zip(events, ulid_range(self._event_base | 1, len(events)), strict=True):
+    def name_events(self, collection: str | None = None) -> None:
+        """Give the staged events (of ``collection``, or all) their ids, in bulk, once: when
+        the commit is built or their rows are spilled."""
+        events = [e for c, evs in self.events.items() if collection in (None, c) for e in evs]
+        first = self._event_base | (self._events_named + 1)
+        for e, eid in zip(events, ulid_range(first, len(events)), strict=True):
             e.id = eid
+        self._events_named += len(events)
+
+    def spill(self, collection: str) -> bool:
+        """Write the rows and events staged for ``collection`` to files now and stage their
+        files instead, so that a bulk load holds one chunk in memory, not all of it. Only a
+        commit that runs alone can (a group or transaction could not take back one member's
+        files): False, and nothing done, otherwise. Spilled rows are no longer in ``rows``:
+        the caller must remember the ids it still needs to check."""
+        if self.spiller is None or not self.rows.get(collection):
+            return False
+        self.name_events(collection)
+        rows = list(self.rows.pop(collection).values())
+        self.spilled += self.spiller(collection, rows, self.events.pop(collection, []))
+        return True
 
     def put(self, collection: str, row: Row, op: str, before: Row | None, actor: str) -> None:
         """Stage ``row`` as the new version and record its event."""

@@ -18,4 +18,5 @@ class Settings:
     compact_small_files = 16          # merge small files past this many
     small_file_bytes = 32 << 20
     max_commit_attempts = 400
+    bulk_chunk_rows = 50_000          # a larger create_many writes files a chunk at a time
     stale_reload_seconds = 1800.0     # refresh from the hint after this long idle

@@ -31,11 +31,13 @@ from parquedb.engine.format import (
     SEGMENTS_FORMAT,
     VACUUM_KEY,
     Commit,
+    Event,
     checkpoint_key,
     log_key,
     seq_of_key,
 )
 from parquedb.engine.index import INLINE, read_ids
+from parquedb.engine.rowblocks import rows_key
 from parquedb.engine.segments import SEGMENT_CHECKPOINT_INTERVAL, settled_after
 from parquedb.engine.settings import Settings
 from parquedb.engine.snapshot import Snapshot
@@ -47,7 +49,7 @@ from parquedb.errors import (
     NotFoundError,
     StorageError,
 )
-from parquedb.model.entity import new_ulid, now_micros
+from parquedb.model.entity import Row, new_ulid, now_micros
 from parquedb.model.values import dumps, loads
 from parquedb.storage import Storage
 
@@ -339,7 +341,7 @@ class Table:
 
     # -- committing ----------------------------------------------------------------------
     def commit(self, build: Callable[[Snapshot, WriteBatch], R], *,
-               info: dict[str, Any] | None = None) -> tuple[Commit | None, R]:
+               info: dict[str, Any] | None = None, alone: bool = False) -> tuple[Commit | None, R]:
         """Plan with ``build(snapshot, batch)`` and commit it; re-plans after a lost race.
 
         Returns ``(commit, result)``: the commit (None when the batch was empty) and whatever
@@ -349,8 +351,19 @@ class Table:
         up, and the next thread to hold the lock commits all of them in one commit (one
         create, one fsync). Each write's plan runs in isolation: one that raises stages nothing
         and gets its own exception; the others commit.
+
+        ``alone``: a bulk write commits by itself, and its plan may spill rows to files as it
+        goes (``WriteBatch.spill``). Where commits are appended to log segments it plans
+        holding the log's lock, so its one plan is the one that commits: the plan may then
+        consume an iterator.
         """
         req = _Pending(build)
+        if alone:
+            with self.lock:
+                self._commit_group([req], info, alone=True)
+            if req.error is not None:
+                raise req.error
+            return req.commit, req.result
         with self._queue_lock:
             self._queue.append(req)
         with self.lock:
@@ -362,19 +375,25 @@ class Table:
             raise req.error
         return req.commit, req.result
 
-    def _commit_group(self, group: list[_Pending], info: dict[str, Any] | None) -> None:
+    def _commit_group(self, group: list[_Pending], info: dict[str, Any] | None, *,
+                      alone: bool = False) -> None:
+        batch: WriteBatch | None = None
+        won = publishing = False
         try:
             for attempt in range(self.settings.max_commit_attempts):
-                with self._turn(attempt):
+                with self._turn(attempt if not alone else PESSIMISTIC_AFTER):
                     self.refresh(force=True)
                     state = self.snapshot.state
                     seq = state.seq + 1
                     ts = max(now_micros(), state.ts + 1)
                     batch = WriteBatch(self.snapshot, seq, ts)
+                    if alone:
+                        batch.spiller = self._write_files
                     for req in group:
                         req.run(self.snapshot, batch, isolated=len(group) > 1)
                     if len(group) == 1 and group[0].error is not None:
                         group[0].done = True  # its plan failed: nothing of it may be committed
+                        self._discard_files(batch.spilled)
                         return
                     actions = self._actions(batch)
                     if not actions:
@@ -382,7 +401,9 @@ class Table:
                             req.done = True
                         return
                     commit = Commit(seq, ts, self.writer, actions, info or {})
+                    publishing = True  # from here a failure may leave the commit published
                     won = self._publish(commit)
+                    publishing = False
                     if won:
                         self._apply(commit)
                 if won:  # (the observers run outside the lock: one may compact)
@@ -392,19 +413,36 @@ class Table:
                     self._after_commit(commit)
                     return
                 self._discard_files(actions)  # never referenced: the re-plan writes its own
+                batch = None
                 if attempt > 2:
                     time.sleep(random.uniform(0, min(0.05, 0.001 * attempt)))
             raise CommitConflictError(
                 f"gave up after {self.settings.max_commit_attempts} lost commit races",
                 attempts=self.settings.max_commit_attempts)
         except BaseException as e:  # storage failure, lost too many races: every waiter hears
+            if batch is not None and not publishing and not won:
+                self._discard_files(batch.spilled)  # a plan that failed half-way
             for req in group:
                 if not req.done:
                     req.error = req.error or e
                     req.done = True
 
+    def _write_files(self, coll: str, rows: list[Row], events: list[Event]
+                     ) -> list[dict[str, Any]]:
+        """A data file of ``rows`` and an event file of ``events``; their add_file actions."""
+        # the two files are independent: write the event file on a second thread
+        # (Parquet encoding and compression release the GIL)
+        with ThreadPoolExecutor(1) as pool:
+            ev_future = pool.submit(self.files.write_events, coll, events, keep_seq=False)
+            key, nbytes, companion = self.files.write_rows(coll, rows, keep_seq=False)
+            ev_key, ev_bytes = ev_future.result()
+        return [{"a": "add_file", "c": coll, "kind": "data", "key": key, "rows": len(rows),
+                 "bytes": nbytes, "companion": companion},
+                {"a": "add_file", "c": coll, "kind": "events", "key": ev_key,
+                 "rows": len(events), "bytes": ev_bytes}]
+
     def _actions(self, batch: WriteBatch) -> list[dict[str, Any]]:
-        actions: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = list(batch.spilled)
         s = self.settings
         batch.name_events()
         for coll, rows in batch.rows.items():
@@ -413,17 +451,7 @@ class Table:
             rows_l = list(rows.values())
             size = sum(len(r.doc or "") for r in rows_l)
             if len(rows_l) > s.inline_max_rows or size > s.inline_max_bytes:
-                events = batch.events.get(coll, [])
-                # the two files are independent: write the event file on a second thread
-                # (Parquet encoding and compression release the GIL)
-                with ThreadPoolExecutor(1) as pool:
-                    ev_future = pool.submit(self.files.write_events, coll, events, keep_seq=False)
-                    key, nbytes, companion = self.files.write_rows(coll, rows_l, keep_seq=False)
-                    ev_key, ev_bytes = ev_future.result()
-                actions.append({"a": "add_file", "c": coll, "kind": "data", "key": key,
-                                "rows": len(rows_l), "bytes": nbytes, "companion": companion})
-                actions.append({"a": "add_file", "c": coll, "kind": "events", "key": ev_key,
-                                "rows": len(events), "bytes": ev_bytes})
+                actions += self._write_files(coll, rows_l, batch.events.get(coll, []))
             else:
                 actions.append({"a": "rows", "c": coll, "rows": [r.to_list() for r in rows_l]})
                 actions.append({"a": "events", "c": coll,
@@ -441,6 +469,7 @@ class Table:
 
     def _discard_files(self, actions: list[dict[str, Any]]) -> None:
         keys = [a["key"] for a in actions if a["a"] == "add_file"]
+        keys += [rows_key(a["key"]) for a in actions if a["a"] == "add_file" and a.get("companion")]
         keys += [f["key"] for a in actions if a["a"] == "ds_add" for f in a["files"]]
         for key in keys:
             try:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import pyarrow as pa
 
 from parquedb.engine import Snapshot, Table, View, WriteBatch
+from parquedb.engine.settings import Settings
 from parquedb.engine.datasets import (
     DatasetFile,
     DatasetSource,
@@ -134,7 +135,17 @@ class Session(Protocol):
     def reading(self, as_of: int | None = None, *,
                 latest: bool = False) -> contextlib.AbstractContextManager[Reader]: ...
 
-    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T: ...
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None,
+              alone: bool = False) -> T: ...
+
+    @property
+    def plans_once(self) -> bool:
+        """A ``write(..., alone=True)`` runs its plan exactly once (it may consume an
+        iterator); otherwise a plan may run again (a lost race, a transaction's commit)."""
+        ...
+
+    @property
+    def settings(self) -> Settings: ...
 
 
 class AutoCommit:
@@ -156,9 +167,21 @@ class AutoCommit:
             snap = self.table.snapshot_at(as_of)
             yield Reader(_PastView(snap), snap)
 
-    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
+    @property
+    def plans_once(self) -> bool:
+        return self.table.log.appends  # an alone commit plans holding the log's lock
+
+    @property
+    def settings(self) -> Settings:
+        return self.table.settings
+
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None,
+              alone: bool = False) -> T:
+        """Commit ``plan``; ``alone``: by itself, not in a group, and it may spill rows to
+        files as it goes (a bulk load)."""
         try:
-            _, result = self.table.commit(lambda snap, batch: plan(batch), info=info)
+            _, result = self.table.commit(lambda snap, batch: plan(batch), info=info,
+                                          alone=alone)
         except ParqueDBError:
             raise
         except OSError as e:  # code above the API writes through here too (dataset appends)
@@ -271,7 +294,15 @@ class TransactionSession:
                 self.table.refresh()
             yield Reader(self._batch, self.table.snapshot, None, self._reads, self._scans)
 
-    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None) -> T:
+    plans_once = False  # every plan runs again at commit
+
+    @property
+    def settings(self) -> Settings:
+        return self.table.settings
+
+    def write(self, plan: Plan[T], *, info: dict[str, Any] | None = None,
+              alone: bool = False) -> T:
+        """Stage ``plan`` (``alone`` means nothing here: the transaction commits as one)."""
         if self.done:
             raise ValidationError("this transaction has already ended",
                                   code=ErrorCode.INVALID_INPUT)
