@@ -314,7 +314,7 @@ class DataFiles:
         if cached is None:
             start, end, size = blocks.span(b)
             cached = rowblocks.decode_block(self._read_range(rowblocks.rows_key(key), start, end),
-                                            size)
+                                            size, blocks.codec)
             self.cache.put(("rbb", key, b), cached, cached.nbytes)
         return cached
 

@@ -3,14 +3,15 @@
 A point lookup wants one row; Parquet gives it a row group, every column of it decoded (about
 1 ms for 1,024 rows of a ~600-byte document, most of it per-column overhead), and scans want
 row groups far larger than that. So each data file gets a companion ``<name>.rows`` (key-value
-separation): its rows in the file's order, 32 per block, each block compressed with zstd on
-its own. A lookup of row ``n`` reads and inflates one block of a few KB, found through the
+separation): its rows in the file's order, 32 per block, each block compressed on its own
+(LZ4 since footer version 3: inflating a block is the largest part of a lookup, and LZ4 does
+it in a quarter of zstd's time; version 2 footers mean zstd, and are still read). A lookup of row ``n`` reads and inflates one block of a few KB, found through the
 footer's offsets, and decodes only that row: inside a block each row is its own JSON item
 (the list of its stored fields), after a JSON list of the block's ids and a table of item
 offsets. The Parquet file keeps serving scans with row groups sized for them.
 
-    file:  block 0 | block 1 | ... | footer JSON {"v", "rows", "block", "offsets", "sizes",
-           "firsts"} | footer length (u64 LE) | MAGIC (8 bytes)
+    file:  block 0 | block 1 | ... | footer JSON {"v", "codec", "rows", "block", "offsets",
+           "sizes", "firsts"} | footer length (u64 LE) | MAGIC (8 bytes)
     block (inflated): item count n+1 (u32 LE) | n+2 item offsets (u32 LE) | ids JSON | row 0
            JSON | ... | row n-1 JSON
 
@@ -39,7 +40,9 @@ MAGIC = b"PQDBRB01"
 META_KEY = b"parquedb.rowblocks"
 BLOCK_ROWS = 32
 _TRAILER = 16  # footer length + magic
-_ZSTD = pa.Codec("zstd")
+#: the codec of new companions (footer v3 names it; a v2 footer means zstd)
+CODEC = "lz4_raw"
+_CODECS = {name: pa.Codec(name) for name in ("zstd", "lz4_raw")}
 _GROUP = 32  # blocks compressed per hand-over to the compressing thread
 
 
@@ -60,8 +63,9 @@ class BlockWriter:
     go to ``sink`` (a binary file) as they are compressed, or are kept in memory without one.
     Compression runs on a second thread, a group of blocks at a time."""
 
-    def __init__(self, keep_seq: bool, sink: Any = None) -> None:
+    def __init__(self, keep_seq: bool, sink: Any = None, *, codec: str | None = None) -> None:
         self.keep_seq = keep_seq
+        self.codec = _CODECS[codec or CODEC]
         self._sink = sink
         self._parts: list[bytes] = []
         self._offsets: list[int] = [0]
@@ -104,7 +108,7 @@ class BlockWriter:
         one lays out the next ones; at most two groups wait, so memory stays bounded."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="rowblocks")
-        self._compressing.append(self._pool.submit(_compress, self._raw))
+        self._compressing.append(self._pool.submit(_compress, self.codec, self._raw))
         self._raw = []
         while len(self._compressing) > 2:
             self._emit(self._compressing.popleft().result())
@@ -131,9 +135,11 @@ class BlockWriter:
             if self._pool is not None:
                 self._pool.shutdown()
                 self._pool = None
-        self._emit(_compress(self._raw))
+        self._emit(_compress(self.codec, self._raw))
         self._raw = []
-        footer = orjson.dumps({"v": 2, "rows": self.rows, "block": BLOCK_ROWS,
+        head: dict[str, Any] = {"v": 2} if self.codec.name == "zstd" else \
+            {"v": 3, "codec": self.codec.name}
+        footer = orjson.dumps({**head, "rows": self.rows, "block": BLOCK_ROWS,
                                "offsets": self._offsets, "sizes": self._sizes,
                                "firsts": self._firsts})
         tail = footer + struct.pack("<Q", len(footer)) + MAGIC
@@ -144,8 +150,8 @@ class BlockWriter:
         return b"".join(self._parts) + tail
 
 
-def _compress(raws: list[bytes]) -> list[bytes]:
-    return [_ZSTD.compress(raw, asbytes=True) for raw in raws]
+def _compress(codec: pa.Codec, raws: list[bytes]) -> list[bytes]:
+    return [codec.compress(raw, asbytes=True) for raw in raws]
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class Blocks:
     offsets: list[int]
     sizes: list[int]
     firsts: list[str]
+    codec: str = "zstd"
 
     def span(self, b: int) -> tuple[int, int, int]:
         """``(start, end, inflated size)`` of block ``b``."""
@@ -183,9 +190,12 @@ def parse_footer(tail: bytes, size: int) -> Blocks | int:
     if flen + _TRAILER > len(tail):
         return flen + _TRAILER
     meta = orjson.loads(tail[-_TRAILER - flen:-_TRAILER])
-    if meta.get("v") != 2:
-        raise ValueError(f"row blocks version {meta.get('v')!r} unknown")
-    return Blocks(meta["rows"], meta["block"], meta["offsets"], meta["sizes"], meta["firsts"])
+    version = meta.get("v")
+    codec = "zstd" if version == 2 else meta.get("codec") if version == 3 else None
+    if codec not in _CODECS:  # (a reader that cannot read them reads the Parquet file)
+        raise ValueError(f"row blocks version {version!r} ({codec!r}) unknown")
+    return Blocks(meta["rows"], meta["block"], meta["offsets"], meta["sizes"], meta["firsts"],
+                  codec)
 
 
 class Block:
@@ -226,8 +236,8 @@ def read_footer(storage: Any, key: str) -> Blocks:
     return got
 
 
-def decode_block(packed: bytes, size: int) -> Block:
-    return Block(_ZSTD.decompress(packed, decompressed_size=size, asbytes=True))
+def decode_block(packed: bytes, size: int, codec: str) -> Block:
+    return Block(_CODECS[codec].decompress(packed, decompressed_size=size, asbytes=True))
 
 
 def row_of(fields: list[Any], default_seq: int) -> Row:
@@ -236,5 +246,5 @@ def row_of(fields: list[Any], default_seq: int) -> Row:
                seq if seq is not None else default_seq, bool(tomb), doc)
 
 
-__all__ = ["BLOCK_ROWS", "META_KEY", "Block", "BlockWriter", "Blocks", "decode_block",
+__all__ = ["BLOCK_ROWS", "CODEC", "META_KEY", "Block", "BlockWriter", "Blocks", "decode_block",
            "parse_footer", "read_footer", "row_of", "rows_key"]

@@ -202,7 +202,8 @@ def _check_row_blocks(storage: Storage, ref: FileRef, report: Report, deep: bool
         if deep:
             for b in range(len(blocks.sizes)):
                 start, end, inflated = blocks.span(b)
-                rowblocks.decode_block(storage.get_range(ref.key, start, end), inflated)
+                rowblocks.decode_block(storage.get_range(ref.key, start, end), inflated,
+                                       blocks.codec)
     except Exception as e:
         report.problem(ref.key, f"unreadable row blocks: {e}")
         return

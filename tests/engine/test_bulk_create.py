@@ -212,5 +212,6 @@ def test_row_blocks_same_bytes_however_rows_arrive() -> None:
     for i in (0, 31, 32, 4999):
         b = i // blocks.block
         start, end, size = blocks.span(b)
-        got = rowblocks.row_of(rowblocks.decode_block(data[start:end], size).fields(i % 32), 0)
+        got = rowblocks.row_of(rowblocks.decode_block(data[start:end], size,
+                                                         blocks.codec).fields(i % 32), 0)
         assert (got.id, got.doc, got.tomb) == (rows[i].id, rows[i].doc, rows[i].tomb)

@@ -25,10 +25,12 @@ def _rows(n: int) -> list[Row]:
                 None if i % 7 == 0 else f'{{"n":{i},"s":"{"é" * (i % 5)}"}}') for i in range(n)]
 
 
+@pytest.mark.parametrize("codec", ["lz4_raw", "zstd"])
 @pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 5000])
-def test_blocks_round_trip(n: int) -> None:
+def test_blocks_round_trip(n: int, codec: str) -> None:
+    """Both codecs: new companions are LZ4 (footer v3), those written before are zstd (v2)."""
     rows = _rows(n)
-    writer = rowblocks.BlockWriter(keep_seq=True)
+    writer = rowblocks.BlockWriter(keep_seq=True, codec=codec)
     writer.add(rows[: n // 2])
     writer.add(rows[n // 2:])
     data = writer.finish()
@@ -36,11 +38,13 @@ def test_blocks_round_trip(n: int) -> None:
     short = rowblocks.parse_footer(data[-64:], len(data))
     blocks = short if isinstance(short, rowblocks.Blocks) else \
         rowblocks.parse_footer(data[-short:], len(data))
-    assert isinstance(blocks, rowblocks.Blocks) and blocks.rows == n
+    assert isinstance(blocks, rowblocks.Blocks) and blocks.rows == n and blocks.codec == codec
+    footer = data[-16 - int.from_bytes(data[-16:-8], "little"):-16]
+    assert footer.startswith(b'{"v":2,' if codec == "zstd" else b'{"v":3,"codec":"lz4_raw",')
     back = []
     for b in range(len(blocks.sizes)):
         start, end, size = blocks.span(b)
-        block = rowblocks.decode_block(data[start:end], size)
+        block = rowblocks.decode_block(data[start:end], size, blocks.codec)
         assert block.ids == [r.id for r in rows[b * blocks.block:(b + 1) * blocks.block]]
         back += [rowblocks.row_of(block.fields(i), 0) for i in range(len(block.ids))]
     assert [vars_of(r) for r in back] == [vars_of(r) for r in rows]
@@ -61,7 +65,7 @@ def test_without_seq_a_row_takes_the_files_seq() -> None:
     blocks = rowblocks.parse_footer(data, len(data))
     assert isinstance(blocks, rowblocks.Blocks)
     start, end, size = blocks.span(0)
-    block = rowblocks.decode_block(data[start:end], size)
+    block = rowblocks.decode_block(data[start:end], size, blocks.codec)
     assert {rowblocks.row_of(block.fields(i), 77).seq for i in range(3)} == {77}
 
 
@@ -71,6 +75,19 @@ def test_not_a_companion_is_refused() -> None:
     data = rowblocks.BlockWriter(keep_seq=True).finish()
     with pytest.raises(ValueError):
         rowblocks.parse_footer(data, 3)
+
+
+@pytest.mark.parametrize("head", [b'{"v":3,"codec":"brotli",', b'{"v":3,', b'{"v":4,'])
+def test_an_unknown_version_or_codec_is_refused(head: bytes) -> None:
+    """A reader refuses a footer it cannot read (and reads the Parquet file instead)."""
+    data = rowblocks.BlockWriter(keep_seq=True).finish()
+    flen = int.from_bytes(data[-16:-8], "little")
+    footer = data[-16 - flen:-16]
+    body = footer[footer.index(b'"rows"'):]
+    forged = head + body
+    forged_file = data[:-16 - flen] + forged + len(forged).to_bytes(8, "little") + data[-8:]
+    with pytest.raises(ValueError):
+        rowblocks.parse_footer(forged_file, len(forged_file))
 
 
 def test_a_store_written_before_row_blocks_opens_and_reads(tmp_path: Path) -> None:
@@ -131,3 +148,27 @@ def test_vacuum_keeps_live_row_blocks_and_deletes_replaced_ones(tmp_path: Path) 
         from parquedb.storage import open_storage
 
         assert verify_store(open_storage(str(root)), deep=True).problems == []
+
+
+def test_a_store_with_zstd_companions_reads_them_and_compacts_to_lz4(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Companions written before LZ4 (footer v2, zstd) are read as they are; a compaction
+    rewrites them as LZ4."""
+    root = str(tmp_path / "db")
+    monkeypatch.setattr(rowblocks, "CODEC", "zstd")
+    with parquedb.connect(root) as db:
+        tune(db, inline_max_rows=10)
+        for k in range(2):
+            db.posts.create_many([{"$id": f"p{k}-{i:03d}", "n": i} for i in range(100)])
+    monkeypatch.undo()
+    with parquedb.connect(root) as db:
+        files = db._table.files
+        data = [f for f in live_files(db, "posts") if f.endswith(".parquet")]
+        assert {files.row_blocks(k).codec for k in data} == {"zstd"}
+        assert db.posts.get("p1-042")["n"] == 42
+        assert files.lookup(data[0], files.row_blocks(data[0]).firsts[0]) is not None
+        db.compact()
+        data = [f for f in live_files(db, "posts") if f.endswith(".parquet")]
+        assert {files.row_blocks(k).codec for k in data} == {"lz4_raw"}
+        assert [db.posts.get(f"p{k}-{i:03d}")["n"] for k in (0, 1) for i in (0, 99)] \
+            == [0, 99, 0, 99]
