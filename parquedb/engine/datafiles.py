@@ -225,6 +225,28 @@ class DataFiles:
                 self._range_files.pop(old, None)
         return pf
 
+    def live_only(self, key: str) -> tuple[bool, bool]:
+        """``(no tombstones, none soft-deleted)``, as the footer's statistics prove them for
+        every row group of file ``key`` (False where they cannot say): a scan of files that
+        hold only live rows need not test every row."""
+        cached = self.cache.get(("live", key))
+        if cached is None:
+            md = self.parquet_file(key).metadata
+            names = [md.schema.column(i).path for i in range(md.num_columns)]
+            no_tomb = none_deleted = "_tomb" in names and "deletedAt" in names
+            if no_tomb:
+                t, d = names.index("_tomb"), names.index("deletedAt")
+                for g in range(md.num_row_groups):
+                    rg = md.row_group(g)
+                    ts, ds = rg.column(t).statistics, rg.column(d).statistics
+                    no_tomb = no_tomb and ts is not None and ts.has_min_max and ts.max is False
+                    none_deleted = none_deleted and ds is not None and ds.has_null_count \
+                        and ds.null_count == rg.num_rows
+            cached = (no_tomb, none_deleted)
+            self.cache.put(("live", key), cached, 64)
+        live: tuple[bool, bool] = cached
+        return live
+
     def field_types(self, key: str) -> dict[str, str]:
         """The top-level field types recorded when the file was written (see shred.py)."""
         return read_field_types(self.parquet_file(key).schema_arrow)
