@@ -254,13 +254,17 @@ class Table:
                 self._load_latest()
                 return
             stamp = self._log_stamp()
-            if not force and stamp is not None and stamp == self._log_seen \
-                    and time.time_ns() - stamp[0] > settled_after(stamp[0]):
+            if not force and stamp is not None and stamp == self._log_seen:
                 self._last_refresh = now
                 return  # nothing was created in the log folder since it held nothing new
+            # trusted only if the folder's mtime was already older than its timestamp tick
+            # when the stamp was taken: a commit created later in the same tick as the last
+            # change would leave it as it is, even after the tick has passed
+            settled = stamp is not None and time.time_ns() - stamp[0] > settled_after(stamp[0])
             for commit in self._commits_after(self.snapshot.seq):
                 self._apply(commit)
-            self._log_seen = stamp  # taken before the probe: a commit after it changes it
+            # taken before the probe: a commit after it changes it
+            self._log_seen = stamp if settled else None
             self._last_refresh = now
 
     def _log_stamp(self) -> tuple[int, ...] | None:

@@ -5,10 +5,13 @@ the stamp, so it is always seen by the next read."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import parquedb
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "store-before-row-blocks"
 
 
 def _settle(root: Path) -> None:
@@ -64,3 +67,25 @@ def test_a_recent_folder_is_always_probed(tmp_path: Path) -> None:
     a.items.get("x")
     assert len(probes) > n  # a coarse filesystem's stamp needs seconds to settle
     a.close()
+
+
+def test_a_stamp_taken_within_the_tick_is_not_trusted_later(tmp_path: Path) -> None:
+    """A reader that looked just after a change (within the folder's timestamp tick) may have
+    missed a commit made later in the same tick, which leaves the mtime as it was: that
+    stamp must not be trusted once it has aged, only one taken after the tick."""
+    root = tmp_path / "old"
+    shutil.copytree(FIXTURE, root)  # format 1: every commit a new file in the folder
+    a = parquedb.connect(root)
+    b = parquedb.connect(root)
+    try:
+        b.items.create({"$id": "x", "n": 1})
+        now = time.time_ns()
+        os.utime(root / "_log", ns=(now, now))  # the change, in a sub-second tick
+        assert a.items.get("x")["n"] == 1       # the reader looks within the tick
+        b.items.create({"$id": "y", "n": 2})    # a commit later in the same tick:
+        os.utime(root / "_log", ns=(now, now))  # the folder's mtime does not move
+        time.sleep(0.1)                         # the tick is long past
+        assert a.items.get("y") is not None
+    finally:
+        a.close()
+        b.close()
