@@ -84,7 +84,10 @@ TARGETS: list[tuple[str, str | None, float, str, str]] = [
     ("range_sort_limit", "duckdb_parquet", 1.3, "ratio", "range + sort + limit <= 1.3x DuckDB"),
     ("count_by_status", "duckdb_parquet", 1.3, "ratio", "count by group <= 1.3x raw DuckDB"),
     ("get_first", None, 100.0, "p50_ms", "first get after reopen < 100 ms"),
-    ("rss_peak", None, 1024.0, "value", "peak RSS < 1 GiB"),
+    # the harness holds the whole dataset (for every system, to check answers): the target
+    # is what the workload adds above it; `python -m benchmarks.memory_steps` measures a
+    # process that never holds the dataset
+    ("rss_peak_over_baseline", None, 1024.0, "value", "peak RSS above the dataset < 1 GiB"),
 ]
 
 

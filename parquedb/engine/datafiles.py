@@ -20,7 +20,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parquedb.engine import rowblocks
+from parquedb.engine import nested, rowblocks
 from parquedb.engine.format import (
     DATA_SCHEMA,
     EVENTS_SCHEMA,
@@ -249,7 +249,22 @@ class DataFiles:
 
     def field_types(self, key: str) -> dict[str, str]:
         """The top-level field types recorded when the file was written (see shred.py)."""
-        return read_field_types(self.parquet_file(key).schema_arrow)
+        types = self.cache.get(("ft", key))
+        if types is None:  # (parsed once per file: every scan plan asks; callers never mutate)
+            types = read_field_types(self.parquet_file(key).schema_arrow)
+            self.cache.put(("ft", key), types, 64 + 48 * len(types))
+        out: dict[str, str] = types
+        return out
+
+    def nested_shapes(self, key: str) -> dict[str, Any]:
+        """The nested shapes file ``key`` stores (``nested.file_shapes``), parsed once."""
+        shapes = self.cache.get(("ns", key))
+        if shapes is None:
+            schema = self.parquet_file(key).schema_arrow
+            shapes = nested.file_shapes(self.field_types(key), nested.read_shapes(schema))
+            self.cache.put(("ns", key), shapes, 64 + 128 * len(shapes))
+        out: dict[str, Any] = shapes
+        return out
 
     def read_columns(self, key: str, columns: list[str]) -> pa.Table:
         """Whole columns of a file. On object storage the blocks holding them are fetched

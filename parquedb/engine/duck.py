@@ -28,7 +28,6 @@ from parquedb.engine.shred import (
     mark_long_text,
     merge_field_types,
     nested_candidates,
-    read_field_types,
     shred_columns,
 )
 from parquedb.engine.snapshot import Snapshot
@@ -180,8 +179,7 @@ class CurrentRows:
             return {}
         parts = [nested.infer(inline_docs, fields)] if inline_docs else []
         for f in files:
-            schema = snap.files.parquet_file(f.key).schema_arrow
-            per = nested.file_shapes(read_field_types(schema), nested.read_shapes(schema))
+            per = snap.files.nested_shapes(f.key)
             parts.append({k: per.get(k, nested.NULL) for k in fields})
         return nested.merge_parts(parts)
 
