@@ -221,8 +221,16 @@ class Segments:
         """The (inode, size) of the segment that would take commit ``seq`` ((0, 0) while it
         does not exist): every append to it changes the size."""
         assert self.dir is not None
+        block = block_of(seq)
+        with self._mutex:  # (the descriptor is not closed under us)
+            seg = self._segs.get(block)
+            if seg is not None and seg.fd is not None:
+                # the open segment: fstat, no path lookup (a file put in its place would
+                # also change the folder's mtime, which the stamp holds too)
+                st = os.fstat(seg.fd)
+                return st.st_ino, st.st_size
         try:
-            st = os.stat(os.path.join(self.dir, segment_key(block_of(seq)).rsplit("/", 1)[-1]))
+            st = os.stat(os.path.join(self.dir, segment_key(block).rsplit("/", 1)[-1]))
         except FileNotFoundError:
             return 0, 0
         return st.st_ino, st.st_size
