@@ -237,6 +237,33 @@ class CurrentRows:
                 out.append(row_at(info.key, rownum, info.seq))
         return out
 
+    def source(self, locate: bool = False) -> str:
+        """A FROM item of the current rows: :meth:`sql` as a subquery or, when the rows are
+        exactly those of identical, clean files (nothing inlined, no stale versions, no
+        clashing field names, every column the relation names stored in them), the files'
+        ``read_parquet`` itself: the subquery's column list cost DuckDB about 0.6 ms per query
+        to bind and run (a count by group over 200,000 rows, 2.9 ms against 2.2)."""
+        keys = self._flat_keys(locate)
+        if keys is not None:
+            return self.duck.file_source(keys, row_numbers=locate, same_schema=True)
+        return f"({self.sql(locate)})"
+
+    def _flat_keys(self, locate: bool) -> list[str] | None:
+        if self._inline_rows or not self._files or self._clashing:
+            return None
+        keys = [f.key for f in self._files]
+        idx = self.snap.index(self.collection)
+        if idx is not None and any(idx.stale.get(k) for k in keys):
+            return None
+        if not self._same_schema(keys):
+            return None
+        names = set(self.snap.files.parquet_file(keys[0]).schema_arrow.names)
+        typed = [k for k, t in self.field_types.items() if t in ARROW_TYPES]
+        wanted = [*DATA_SCHEMA.names, *typed, *self.shapes]
+        if not names.issuperset(wanted) or (locate and not names.isdisjoint(_LOCATION)):
+            return None
+        return keys
+
     def sql(self, locate: bool = False) -> str:
         """``SELECT`` of the current rows (tombstones included; callers filter ``_tomb``);
         with ``locate``, also ``filename`` and ``file_row_number`` (see :meth:`fetch`)."""

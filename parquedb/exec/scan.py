@@ -75,7 +75,7 @@ class PushdownScan:
             if counted is not None:
                 counted.append(found[1])
             return found[0]
-        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) "
+        sql = (f"SELECT {_COLS} FROM {self.rel.source()} "
                f"WHERE {self.where} ORDER BY {self._order(spec)}")
         params = list(self.params)
         if limit is not None:
@@ -102,7 +102,7 @@ class PushdownScan:
         order = self._order(spec)
         keys = ", ".join(dict.fromkeys(quote(f) for f, _ in spec))
         matched = (f"SELECT filename, file_row_number, {keys} FROM "
-                   f"({self.rel.sql(locate=True)}) WHERE {self.where}")
+                   f"{self.rel.source(locate=True)} WHERE {self.where}")
         page = f"SELECT * FROM m ORDER BY {order} LIMIT ?" + (" OFFSET ?" if skip else "")
         total = "(SELECT count(*) FROM m)" if with_total else "-1"
         # one query for the page and the total: the matches are found once
@@ -119,7 +119,7 @@ class PushdownScan:
     def rows_sorted(self, spec: list[tuple[str, int]]) -> Iterator[Row]:
         """Candidate rows in ``spec`` order, streamed: a reader that stops at its first
         matches decodes only those (DuckDB sorts; the matcher decides)."""
-        sql = (f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where} "
+        sql = (f"SELECT {_COLS} FROM {self.rel.source()} WHERE {self.where} "
                f"ORDER BY {self._order(spec)}")
         with self.duck.lock, stop_at_deadline(self.duck.con):
             reader = self.duck.con.sql(sql, params=self.params).to_arrow_reader(STREAM_BATCH)
@@ -127,21 +127,21 @@ class PushdownScan:
                 yield from table_to_rows(batch, 0)
 
     def count(self) -> int:
-        sql = f"SELECT count(*) FROM ({self.rel.sql()}) WHERE {self.where}"
+        sql = f"SELECT count(*) FROM {self.rel.source()} WHERE {self.where}"
         with self.duck.lock, stop_at_deadline(self.duck.con):
             return self.duck.con.sql(sql, params=self.params).fetchall()[0][0]
 
     def group(self, select: str, group_expr: str | None) -> list[dict[str, Any]]:
         """An exact ``$group`` computed by DuckDB."""
         # a constant key still groups: no rows in, no group out (as in MongoDB)
-        sql = (f"SELECT {select} FROM ({self.rel.sql()}) WHERE {self.where} "
+        sql = (f"SELECT {select} FROM {self.rel.source()} WHERE {self.where} "
                f"GROUP BY {group_expr or 'CAST(NULL AS INTEGER)'}")
         with self.duck.lock, stop_at_deadline(self.duck.con):
             return self.duck.con.sql(sql, params=self.params).to_arrow_table().to_pylist()
 
     def rows(self) -> Iterator[Row]:
         """Candidate rows, streamed in batches (memory stays bounded)."""
-        sql = f"SELECT {_COLS} FROM ({self.rel.sql()}) WHERE {self.where}"
+        sql = f"SELECT {_COLS} FROM {self.rel.source()} WHERE {self.where}"
         with self.duck.lock, stop_at_deadline(self.duck.con):
             reader = self.duck.con.sql(sql, params=self.params).to_arrow_reader(STREAM_BATCH)
             for batch in reader:
