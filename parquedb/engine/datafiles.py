@@ -225,6 +225,16 @@ class DataFiles:
                 self._range_files.pop(old, None)
         return pf
 
+    def schema(self, key: str) -> pa.Schema:
+        """File ``key``'s Arrow schema (``ParquetFile.schema_arrow`` builds it anew on every
+        access: about 30 us, asked by every scan plan)."""
+        schema = self.cache.get(("schema", key))
+        if schema is None:
+            schema = self.parquet_file(key).schema_arrow
+            self.cache.put(("schema", key), schema, 256 + 64 * len(schema))
+        out: pa.Schema = schema
+        return out
+
     def live_only(self, key: str) -> tuple[bool, bool]:
         """``(no tombstones, none soft-deleted)``, as the footer's statistics prove them for
         every row group of file ``key`` (False where they cannot say): a scan of files that
@@ -251,7 +261,7 @@ class DataFiles:
         """The top-level field types recorded when the file was written (see shred.py)."""
         types = self.cache.get(("ft", key))
         if types is None:  # (parsed once per file: every scan plan asks; callers never mutate)
-            types = read_field_types(self.parquet_file(key).schema_arrow)
+            types = read_field_types(self.schema(key))
             self.cache.put(("ft", key), types, 64 + 48 * len(types))
         out: dict[str, str] = types
         return out
@@ -260,7 +270,7 @@ class DataFiles:
         """The nested shapes file ``key`` stores (``nested.file_shapes``), parsed once."""
         shapes = self.cache.get(("ns", key))
         if shapes is None:
-            schema = self.parquet_file(key).schema_arrow
+            schema = self.schema(key)
             shapes = nested.file_shapes(self.field_types(key), nested.read_shapes(schema))
             self.cache.put(("ns", key), shapes, 64 + 128 * len(shapes))
         out: dict[str, Any] = shapes
@@ -335,7 +345,7 @@ class DataFiles:
         if cached is not None:
             return cached if cached != () else None
         found: rowblocks.Blocks | None = None
-        meta = self.parquet_file(key).schema_arrow.metadata or {}
+        meta = self.schema(key).metadata or {}
         if meta.get(rowblocks.META_KEY) == b"1":
             try:
                 found = rowblocks.read_footer(self.storage, rowblocks.rows_key(key))

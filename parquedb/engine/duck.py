@@ -197,7 +197,7 @@ class CurrentRows:
 
     def _same_schema(self, keys: list[str]) -> bool:
         """Whether the files of ``keys`` have identical columns (footers are cached)."""
-        schemas = [self.snap.files.parquet_file(k).schema_arrow for k in keys]
+        schemas = [self.snap.files.schema(k) for k in keys]
         return all(s.equals(schemas[0], check_metadata=False) for s in schemas[1:])
 
     def nested_fields(self) -> dict[str, str]:
@@ -257,7 +257,7 @@ class CurrentRows:
             return None
         if not self._same_schema(keys):
             return None
-        names = set(self.snap.files.parquet_file(keys[0]).schema_arrow.names)
+        names = set(self.snap.files.schema(keys[0]).names)
         typed = [k for k, t in self.field_types.items() if t in ARROW_TYPES]
         wanted = [*DATA_SCHEMA.names, *typed, *self.shapes]
         if not names.issuperset(wanted) or (locate and not names.isdisjoint(_LOCATION)):
