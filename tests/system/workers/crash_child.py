@@ -28,6 +28,11 @@ def main() -> int:
     opts = os.environ.get("PARQUEDB_CRASH_STORAGE_OPTIONS")
     db = parquedb.connect(root, storage_options=json.loads(opts)) if opts else \
         parquedb.connect(root)
+    tuned = os.environ.get("PARQUEDB_CRASH_TUNE")
+    if tuned:  # engine settings for this run (parquedb.testing.tune)
+        from parquedb.testing import tune
+
+        tune(db, **json.loads(tuned))
     for c in db.list_collections():  # warm up: imports done, id indexes built
         db[c].find_one()
         db[c].get("no-such-id")
