@@ -4,9 +4,9 @@
 
 Loads N blog posts in batches of 10,000 (generated per batch, so neither the dataset nor its
 ids are ever held whole), or with ``--one-call`` in one ``create_many`` of a generator (one
-commit, written a chunk at a time), compacts, gets one entity, then runs the selective find, the range +
-sort + limit and the count by status, printing VmRSS / VmHWM in MiB after each step: it shows
-what the database keeps and whether scans stay flat.
+commit, written a chunk at a time), compacts, gets one entity, then runs the selective find,
+the range + sort + limit and the count by status, printing VmRSS / VmHWM in MiB after each
+step: it shows what the database keeps and whether scans stay flat.
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ A point lookup wants one row; Parquet gives it a row group, every column of it d
 row groups far larger than that. So each data file gets a companion ``<name>.rows`` (key-value
 separation): its rows in the file's order, 32 per block, each block compressed on its own
 (LZ4 since footer version 3: inflating a block is the largest part of a lookup, and LZ4 does
-it in a quarter of zstd's time; version 2 footers mean zstd, and are still read). A lookup of row ``n`` reads and inflates one block of a few KB, found through the
-footer's offsets, and decodes only that row: inside a block each row is its own JSON item
-(the list of its stored fields), after a JSON list of the block's ids and a table of item
-offsets. The Parquet file keeps serving scans with row groups sized for them.
+it in a quarter of zstd's time; version 2 footers mean zstd, and are still read). A lookup of
+row ``n`` reads and inflates one block of a few KB, found through the footer's offsets, and
+decodes only that row: inside a block each row is its own JSON item (the list of its stored
+fields), after a JSON list of the block's ids and a table of item offsets. The Parquet file
+keeps serving scans with row groups sized for them.
 
     file:  block 0 | block 1 | ... | footer JSON {"v", "codec", "rows", "block", "offsets",
            "sizes", "firsts"} | footer length (u64 LE) | MAGIC (8 bytes)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import pyarrow as pa
 
 from parquedb.engine import Snapshot, Table, View, WriteBatch
-from parquedb.engine.settings import Settings
 from parquedb.engine.datasets import (
     DatasetFile,
     DatasetSource,
@@ -32,6 +31,7 @@ from parquedb.engine.datasets import (
     files_of,
     stage_compact,
 )
+from parquedb.engine.settings import Settings
 from parquedb.errors import (
     CommitConflictError,
     ErrorCode,
