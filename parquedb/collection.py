@@ -123,7 +123,7 @@ class Collection:
         """``create_many`` of at most one chunk: prepared once, committed with any other
         writes queued beside it."""
         fresh = new_ulid.many(len(docs))
-        show = progress_printer(progress) if progress else None
+        show = progress_printer(progress) if len(docs) >= 50_000 or progress else None
         label = f"create_many {self.name}"
         preps: list[W.PreparedDoc] = []
         for i in range(0, len(docs), 10_000):  # in steps, to show progress
