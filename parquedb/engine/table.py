@@ -8,6 +8,7 @@ it commits on top of, which makes writes serializable without any lock in the st
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -95,7 +96,9 @@ class Table:
     def __init__(self, storage: Storage, *, settings: Settings | None = None,
                  max_staleness: float = 0.0, cache_bytes: int = 64 << 20) -> None:
         self.storage = storage
-        self.settings = settings or Settings()
+        # a copy: this store's own tunables (below, and ``testing.tune``) must not change a
+        # Settings object the caller shares with other stores
+        self.settings = copy.copy(settings) if settings is not None else Settings()
         self.max_staleness = max_staleness
         self.files = DataFiles(storage, cache_bytes)
         self.dataset_keys = KeyCache(max(1 << 20, cache_bytes // 2))  # idempotent appends

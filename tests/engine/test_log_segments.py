@@ -239,3 +239,19 @@ def test_two_writers_with_tiny_segments_match_a_model(tmp_path_factory: Any, ops
             d.close()
         # the block size is part of the format: only stores written with it read with it
         segments.SEGMENT_COMMITS, segments.SEGMENT_BYTES = saved
+
+
+def test_a_store_with_segments_does_not_change_the_settings_it_was_given(
+        tmp_path: Path) -> None:
+    """Checkpoints come every 256 commits on a store with segments: set on the table's own
+    copy of its settings, never on an object the caller may share."""
+    from parquedb.engine.lifecycle import open_table
+    from parquedb.engine.settings import Settings
+
+    shared = Settings()
+    table = open_table(LocalStorage(str(tmp_path / "db")), settings=shared)
+    try:
+        assert table.settings.checkpoint_interval == segments.SEGMENT_CHECKPOINT_INTERVAL
+        assert shared.checkpoint_interval == Settings.checkpoint_interval == 64
+    finally:
+        table.close()
