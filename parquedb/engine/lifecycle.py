@@ -15,7 +15,7 @@ from typing import Any
 from parquedb.engine.compaction import compact_collection
 from parquedb.engine.datasets import merge_sets, stage_compact
 from parquedb.engine.format import Commit
-from parquedb.engine.table import Table
+from parquedb.engine.table import HINT_TAIL_EVERY, Table
 from parquedb.storage import Storage
 
 log = logging.getLogger("parquedb.engine")
@@ -35,6 +35,12 @@ class Lifecycle:
         table, s = self.table, self.table.settings
         if commit.seq % s.checkpoint_interval == 0 or commit.seq == 1:
             table.write_checkpoint()
+        elif not table.log.appends and commit.seq % HINT_TAIL_EVERY == 0:
+            try:  # object storage: opening reads the commits since the checkpoint in one GET
+                table.write_hint_tail()
+            except Exception:  # only a hint: never fail the write
+                log.warning("could not rewrite the hint after commit %s", commit.seq,
+                            exc_info=True)
         if commit.info.get("op") in ("compact", "vacuum"):
             return
         for name in {a["d"] for a in commit.actions if a["a"] == "ds_add"}:

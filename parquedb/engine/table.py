@@ -29,6 +29,7 @@ from parquedb.engine.format import (
     FORMAT_VERSION,
     HINT_KEY,
     LOG_DIR,
+    RECORD_FORMAT,
     SEGMENTS_FORMAT,
     VACUUM_KEY,
     Commit,
@@ -61,6 +62,10 @@ R = TypeVar("R")
 
 #: lost commit races after which a writer plans and publishes under the log's append lock
 PESSIMISTIC_AFTER = 3
+#: object storage: every this many commits past its checkpoint, the hint is rewritten with
+#: those commits (its "tail"), so that opening the store reads them in one GET, not one each
+HINT_TAIL_EVERY = 4
+HINT_TAIL_BYTES = 256 << 10  #: a tail larger than this is not written
 
 
 class _Pending:
@@ -111,6 +116,7 @@ class Table:
         # size) when they were last found to hold no commit past ours (see _log_stamp)
         self._log_dir = storage.local_path(LOG_DIR) if storage.is_local else None
         self._log_seen: tuple[int, ...] | None = None
+        self._checkpoint_seq: int | None = None  # the newest checkpoint known to this table
         self._recent: list[tuple[int, set[tuple[str, str]], set[str]]] = []  # for tx validation
         self._snapshots: dict[int, Snapshot] = {}
         self._duck: Any = None
@@ -185,14 +191,17 @@ class Table:
         or unreadable one falls back to listing ``_checkpoints/``.
         """
         state = None
+        tail: list[Any] = []
         if upto is None:
             hint = self.storage.get_optional(HINT_KEY)
             if hint is not None:
                 try:
+                    named = loads(hint)
                     # not from the cache: a stale hint may name a checkpoint vacuum deleted,
                     # and only its absence from the store sends us to the listing
-                    raw = self._read_checkpoint(int(loads(hint)["checkpoint"]), cached=False)
+                    raw = self._read_checkpoint(int(named["checkpoint"]), cached=False)
                     state = None if raw is None else TableState.from_bytes(raw)
+                    tail = (named.get("tail") or []) if state is not None else []
                 except (ValueError, KeyError, TypeError):
                     state = None
         if state is None:
@@ -204,10 +213,32 @@ class Table:
                 if raw is not None:
                     state = TableState.from_bytes(raw)
                     break
+        if state is not None and upto is None:
+            self._checkpoint_seq = state.seq  # (the first commit writes one: it is never 0)
         state = state or TableState()
+        for commit in self._hint_tail(tail, state.seq):
+            state.apply(commit)
         for commit in self._commits_after(state.seq, upto):
             state.apply(commit)
         return state
+
+    def _hint_tail(self, tail: list[Any], seq: int) -> list[Commit]:
+        """The commits the hint carries right after checkpoint ``seq``, consecutive (copies of
+        immutable commits: each is also cached, as if read from the log). A malformed tail
+        is ignored: the commits are then read one by one."""
+        out: list[Commit] = []
+        try:
+            for d in tail:
+                if d["seq"] != seq + len(out) + 1:
+                    break
+                out.append(Commit(d["seq"], d["ts"], d["writer"], d["actions"],
+                                  d.get("info") or {}))
+        except (KeyError, TypeError):
+            return []
+        for commit in out:
+            if self._commits.get(commit.seq) is None:
+                self._commits.put(commit.seq, commit, len(dumps(commit.actions)))
+        return out
 
     def _commits_after(self, seq: int, upto: int | None = None) -> Iterator[Commit]:
         """Commits ``seq + 1, seq + 2, ...`` (up to ``upto``) until the first missing one.
@@ -526,6 +557,7 @@ class Table:
         for _ in range(5):
             try:
                 if self.storage.create(key, data):
+                    self._commits.put(commit.seq, commit, len(data))  # (for the hint's tail)
                     return True
                 # "exists" may be our own commit: a retried request whose first answer was
                 # lost finds the object its first attempt created
@@ -560,6 +592,30 @@ class Table:
         state = self.snapshot.state
         self.storage.create(checkpoint_key(state.seq), state.to_bytes())
         self.storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": state.seq}))
+        self._checkpoint_seq = state.seq
+
+    def write_hint_tail(self) -> bool:
+        """Object storage: rewrite the hint with the commits since its checkpoint, so that
+        opening reads them in one GET instead of one each (a checkpoint carries the whole
+        state, inlined rows included, so it is written every 64 commits; the hint is small).
+        Only commits this table holds in memory are used, and only up to
+        ``HINT_TAIL_BYTES``; a hint that goes back (two writers) only costs readers GETs."""
+        c, state = self._checkpoint_seq, self.snapshot.state
+        if c is None or state.seq <= c:
+            return False
+        tail, size = [], 0
+        for seq in range(c + 1, state.seq + 1):
+            commit = self._commits.get(seq)
+            if commit is None:
+                return False
+            d = {"format": RECORD_FORMAT, "seq": commit.seq, "ts": commit.ts,
+                 "writer": commit.writer, "info": commit.info, "actions": commit.actions}
+            size += len(dumps(d))
+            if size > HINT_TAIL_BYTES:
+                return False
+            tail.append(d)
+        self.storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": c, "tail": tail}))
+        return True
 
     # -- time travel ---------------------------------------------------------------------
     def commit_ts(self, seq: int) -> int | None:

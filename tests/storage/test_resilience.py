@@ -324,7 +324,10 @@ def test_warm_get_costs_at_most_two_gets_and_no_list() -> None:
     db.close()
 
 
-def test_parallel_catch_up_reads_every_commit_and_wastes_little() -> None:
+def test_parallel_catch_up_reads_every_commit_and_wastes_little(monkeypatch: Any) -> None:
+    # without the hint's tail (which would bring these commits in one GET), so that opening
+    # reads them one by one, in parallel windows
+    monkeypatch.setattr("parquedb.engine.lifecycle.HINT_TAIL_EVERY", 10**9)
     inner, store = _store()
     db = parquedb.connect(storage=store)
     for i in range(40):
