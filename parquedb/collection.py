@@ -34,7 +34,7 @@ from parquedb.query import compile_filter, compile_projection, normalize_sort, s
 from parquedb.results import FindResult, UpdateResult, decode_cursor, encode_cursor
 from parquedb.support.deadline import check_timeout, deadline
 from parquedb.support.gcpause import gc_paused
-from parquedb.support.progress import progress_printer
+from parquedb.support.progress import Progress, progress_printer
 
 #: the database's call seam: ``run(kind, op, collection, fn, **details)`` (hooks, metrics,
 #: coded errors around every public call)
@@ -140,7 +140,7 @@ class Collection:
         return out
 
     def _bulk_plan(self, source: Iterable[dict[str, Any]], who: str, chunk: int, total: int,
-                   show: Any) -> Callable[[WriteBatch], list[str]]:
+                   show: Progress | None) -> Callable[[WriteBatch], list[str]]:
         """The plan of a large ``create_many``: a chunk at a time, prepared, staged and spilled
         to files (``WriteBatch.spill``). Spilled rows leave the batch, so the ids given by
         the caller are remembered to refuse a duplicate in a later chunk."""

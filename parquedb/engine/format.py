@@ -114,10 +114,14 @@ class Commit:
                       "writer": self.writer, "info": self.info, "actions": self.actions})
 
     @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Commit:
+        """A commit from its decoded record (``KeyError``/``TypeError`` when it is not one)."""
+        return cls(d["seq"], d["ts"], d["writer"], d["actions"], d.get("info") or {})
+
+    @classmethod
     def from_bytes(cls, data: bytes, key: str = "") -> Commit:
         try:
-            d = loads(data)
-            return cls(d["seq"], d["ts"], d["writer"], d["actions"], d.get("info") or {})
+            return cls.from_dict(loads(data))
         except Exception as e:  # a commit is published atomically: damage is corruption
             raise StorageError(f"unreadable commit {key}", code=ErrorCode.CORRUPT_DATA,
                                path=key, cause=e) from e

@@ -29,7 +29,6 @@ from parquedb.engine.format import (
     FORMAT_VERSION,
     HINT_KEY,
     LOG_DIR,
-    RECORD_FORMAT,
     SEGMENTS_FORMAT,
     VACUUM_KEY,
     Commit,
@@ -192,6 +191,7 @@ class Table:
         """
         state = None
         tail: list[Any] = []
+        hint: bytes | None = None
         if upto is None:
             hint = self.storage.get_optional(HINT_KEY)
             if hint is not None:
@@ -216,28 +216,27 @@ class Table:
         if state is not None and upto is None:
             self._checkpoint_seq = state.seq  # (the first commit writes one: it is never 0)
         state = state or TableState()
-        for commit in self._hint_tail(tail, state.seq):
+        for commit in self._hint_tail(tail, state.seq, len(hint or b"")):
             state.apply(commit)
         for commit in self._commits_after(state.seq, upto):
             state.apply(commit)
         return state
 
-    def _hint_tail(self, tail: list[Any], seq: int) -> list[Commit]:
-        """The commits the hint carries right after checkpoint ``seq``, consecutive (copies of
-        immutable commits: each is also cached, as if read from the log). A malformed tail
-        is ignored: the commits are then read one by one."""
+    def _hint_tail(self, tail: list[Any], seq: int, nbytes: int) -> list[Commit]:
+        """The commits the hint (``nbytes`` long) carries right after checkpoint ``seq``,
+        consecutive (copies of immutable commits: each is also cached, as if read from the
+        log). A malformed tail is ignored: the commits are then read one by one."""
         out: list[Commit] = []
         try:
             for d in tail:
                 if d["seq"] != seq + len(out) + 1:
                     break
-                out.append(Commit(d["seq"], d["ts"], d["writer"], d["actions"],
-                                  d.get("info") or {}))
+                out.append(Commit.from_dict(d))
         except (KeyError, TypeError):
             return []
         for commit in out:
             if self._commits.get(commit.seq) is None:
-                self._commits.put(commit.seq, commit, len(dumps(commit.actions)))
+                self._commits.put(commit.seq, commit, nbytes // len(out))
         return out
 
     def _commits_after(self, seq: int, upto: int | None = None) -> Iterator[Commit]:
@@ -603,18 +602,18 @@ class Table:
         c, state = self._checkpoint_seq, self.snapshot.state
         if c is None or state.seq <= c:
             return False
-        tail, size = [], 0
+        tail: list[bytes] = []
+        size = 0
         for seq in range(c + 1, state.seq + 1):
             commit = self._commits.get(seq)
             if commit is None:
                 return False
-            d = {"format": RECORD_FORMAT, "seq": commit.seq, "ts": commit.ts,
-                 "writer": commit.writer, "info": commit.info, "actions": commit.actions}
-            size += len(dumps(d))
+            tail.append(commit.to_bytes())  # each as in the log: encoded once, joined below
+            size += len(tail[-1])
             if size > HINT_TAIL_BYTES:
                 return False
-            tail.append(d)
-        self.storage.put(HINT_KEY, dumps({"seq": state.seq, "checkpoint": c, "tail": tail}))
+        self.storage.put(HINT_KEY, b'{"seq":%d,"checkpoint":%d,"tail":[%s]}'
+                         % (state.seq, c, b",".join(tail)))
         return True
 
     # -- time travel ---------------------------------------------------------------------

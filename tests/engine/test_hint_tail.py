@@ -113,7 +113,7 @@ def test_two_writers_and_stale_tails_change_no_answer(ops: list[tuple[str, int, 
             with_tail = sorted((e["$id"], e["n"], e["version"])
                                for e in fresh.items.find(include_deleted=True))
         original = Table._hint_tail
-        Table._hint_tail = lambda self, tail, seq: []  # type: ignore[method-assign]
+        Table._hint_tail = lambda self, tail, seq, nbytes: []  # type: ignore[method-assign]
         try:
             with parquedb.connect(uri) as plain:
                 without = sorted((e["$id"], e["n"], e["version"])

@@ -8,41 +8,15 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import parquedb
 from parquedb.engine import datafiles
 from parquedb.testing import tune
 
+from helpers.histories import apply_op, history_ops
+
 IDS = [f"e{i}" for i in range(12)]
-ops = st.lists(st.one_of(
-    st.tuples(st.just("put"), st.sampled_from(IDS), st.integers(0, 9)),
-    st.tuples(st.just("bulk"), st.lists(st.sampled_from(IDS), min_size=1, max_size=6,
-                                        unique=True), st.integers(0, 9)),
-    st.tuples(st.just("soft"), st.sampled_from(IDS)),
-    st.tuples(st.just("hard"), st.sampled_from(IDS)),
-    st.tuples(st.just("compact")),
-), min_size=1, max_size=14)
-
-
-def _apply(db, op) -> None:
-    coll = db.things
-    if op[0] == "put":
-        if coll.get(op[1], include_deleted=True) is None:
-            coll.create({"$id": op[1], "v": op[2]})
-        else:
-            coll.update(op[1], {"$set": {"v": op[2]}})
-    elif op[0] == "bulk":  # several ids at once: past inline_max_rows, one data file
-        fresh = [i for i in op[1] if coll.get(i, include_deleted=True) is None]
-        if fresh:
-            coll.create_many([{"$id": i, "v": op[2]} for i in fresh])
-        coll.update_many({"$id": {"$in": [f"things/{i}" for i in op[1]]}},
-                         {"$inc": {"v": 1}})
-    elif op[0] in ("soft", "hard"):
-        if coll.get(op[1], include_deleted=True) is not None:
-            coll.delete(op[1], hard=op[0] == "hard")
-    else:
-        db.compact("things")
+ops = history_ops(IDS, bulk_max=6, max_size=14)
 
 
 @settings(max_examples=40, deadline=None,
@@ -54,7 +28,7 @@ def test_probe_answers_as_the_index_does(tmp_path_factory, history):
         tune(db, inline_max_rows=2, compact_inline_rows=5, compact_small_files=3)
         db.things.create({"$id": "seed", "v": -1})
         for op in history:
-            _apply(db, op)
+            apply_op(db, op)
         want = {i: db.things.get(i, include_deleted=True) for i in [*IDS, "seed", "zz"]}
     with parquedb.connect(root) as fresh:
         snap = fresh._table.snapshot

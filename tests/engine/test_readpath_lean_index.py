@@ -6,43 +6,15 @@ same gets, finds, counts and groups, version for version (a stale row would diff
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import parquedb
 from parquedb.engine import index as index_mod
 from parquedb.testing import tune
 
+from helpers.histories import apply_op, history_ops
+
 IDS = [f"e{i:02d}" for i in range(16)]
-ops = st.lists(st.one_of(
-    st.tuples(st.just("put"), st.sampled_from(IDS), st.integers(0, 9)),
-    st.tuples(st.just("bulk"), st.lists(st.sampled_from(IDS), min_size=1, max_size=8,
-                                        unique=True), st.integers(0, 9)),
-    st.tuples(st.just("soft"), st.sampled_from(IDS)),
-    st.tuples(st.just("hard"), st.sampled_from(IDS)),
-    st.tuples(st.just("compact")),
-    st.tuples(st.just("read")),
-), min_size=1, max_size=16)
-
-
-def _apply(db, op) -> None:
-    coll = db.things
-    if op[0] == "put":
-        if coll.get(op[1], include_deleted=True) is None:
-            coll.create({"$id": op[1], "v": op[2]})
-        else:
-            coll.update(op[1], {"$set": {"v": op[2]}})
-    elif op[0] == "bulk":  # past inline_max_rows: one data file, maybe overlapping others
-        fresh = [i for i in op[1] if coll.get(i, include_deleted=True) is None]
-        if fresh:
-            coll.create_many([{"$id": i, "v": op[2]} for i in fresh])
-        coll.update_many({"$id": {"$in": [f"things/{i}" for i in op[1]]}}, {"$inc": {"v": 1}})
-    elif op[0] in ("soft", "hard"):
-        if coll.get(op[1], include_deleted=True) is not None:
-            coll.delete(op[1], hard=op[0] == "hard")
-    elif op[0] == "compact":
-        db.compact("things")
-    else:  # a scan between writes: the index is built, then kept up to date by commits
-        coll.count()
+ops = history_ops(IDS, bulk_max=8, max_size=16, reads=True)
 
 
 def _answers(db) -> dict:
@@ -69,7 +41,7 @@ def _run(root, history, lean: bool) -> tuple[dict, dict]:
             tune(db, inline_max_rows=2, compact_inline_rows=5, compact_small_files=3)
             db.things.create({"$id": "seed", "v": -1})
             for op in history:
-                _apply(db, op)
+                apply_op(db, op)
             live = _answers(db)
         with parquedb.connect(root) as db:  # a fresh connection builds its index from files
             return live, _answers(db)
